@@ -1,0 +1,246 @@
+"""Running one attempt of a job on one server, from upload to outputs.
+
+Submit with our prompt_id and client_id, follow the WebSocket, and watch over
+it: when the socket drops, the server restarts, or nothing is heard for a
+while, poll ``/queue`` then ``/history`` (in that order: a prompt absent from
+both is truly gone). Completion is ``executing null``; the history is read
+only then.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import ConnectionLost, ExecutionFailed, Interrupted, JobCancelled, RequestTimeout, ServerError
+from .models import Attempt, Health, OutputRef, Progress, outputs_from_history
+from .tracking import PromptTracker, WsImage
+
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .server import ServerHandle
+
+log = logging.getLogger(__name__)
+
+QUIET_POLL_S = 10.0      # with a live socket, check by polling after this much silence
+DISCONNECTED_POLL_S = 1.0
+
+
+class AttemptRunner:
+    """Runs ``job`` once on ``server``; raises a ServerError (or JobCancelled) on failure."""
+
+    def __init__(
+        self,
+        job: "Job",
+        server: "ServerHandle",
+        attempt: Attempt,
+        *,
+        stall_timeout: float,
+        attempt_timeout: float | None,
+        on_update: Callable[[str], None],
+        store_ws_image: Callable[[OutputRef, bytes], None],
+        on_preview: Callable[[str, WsImage], None] | None = None,
+    ) -> None:
+        self.job = job
+        self.server = server
+        self.client = server.client
+        self.attempt = attempt
+        self.stall_timeout = stall_timeout
+        self.attempt_timeout = attempt_timeout
+        self.on_update = on_update
+        self.store_ws_image = store_ws_image
+        self.on_preview = on_preview
+        self.submitted_at = 0.0
+
+    async def run(self) -> list[OutputRef]:
+        prompt = await self._prepare_prompt()
+        pid = self.attempt.prompt_id
+        tracker = PromptTracker(
+            pid, prompt, on_progress=self._progress, on_started=self._started, on_image=self._image
+        )
+        self.server.stream.track(tracker)
+        try:
+            self.submitted_at = time.monotonic()
+            await self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data)
+            outcome = await self._wait(tracker)
+            entry = await self._history(pid, tracker.ws_outputs)
+        finally:
+            self.server.stream.untrack(pid)
+        status = (entry or {}).get("status") or {}
+        if outcome.kind == "done" and status.get("status_str") == "error":
+            outcome.kind, outcome.error = _error_from_messages(status.get("messages") or [])
+        if outcome.kind == "error":
+            raise _execution_failed(outcome.error or {}, self.server.id)
+        if outcome.kind == "interrupted":
+            if self.job.cancel_requested:
+                raise JobCancelled("cancelled")
+            raise Interrupted(f"server '{self.server.id}' interrupted the job (someone pressed stop there)", server=self.server.id)
+        self._record_times(tracker, entry)
+        outputs = outputs_from_history(self.server.id, (entry or {}).get("outputs") or tracker.ws_outputs)
+        for k, img in enumerate(tracker.ws_images):
+            ext = "jpg" if "jpeg" in img.mime else "png"
+            ref = OutputRef(self.server.id, img.node_id or "?", f"ws_{pid[:8]}_{img.node_id}_{k:03d}.{ext}", "", "websocket", "images")
+            self.store_ws_image(ref, img.data)
+            outputs.append(ref)
+        if len(tracker.cached) >= tracker.node_total:
+            self.attempt.run_seconds = None  # fully cached: says nothing about speed
+        return outputs
+
+    async def _prepare_prompt(self) -> dict[str, Any]:
+        if not self.job.spec.uploads:
+            return self.job.spec.prompt
+        prompt = copy.deepcopy(self.job.spec.prompt)
+        for up in self.job.spec.uploads:
+            name = await self.client.upload_image(up.data, up.filename, subfolder=up.subfolder)
+            node = prompt.get(up.node_id)
+            if isinstance(node, dict):
+                node.setdefault("inputs", {})[up.input] = name
+        return prompt
+
+    # -- callbacks from the tracker ------------------------------------------------
+    def _progress(self, p: Progress) -> None:
+        self.job.progress = p
+        self.on_update("progress")
+
+    def _started(self) -> None:
+        from .models import JobState
+
+        self.job.state = JobState.RUNNING
+        self.attempt.queue_wait = max(time.monotonic() - self.submitted_at, 0.0)
+        self.on_update("state")
+
+    def _image(self, img: WsImage, is_output: bool) -> None:
+        if self.on_preview is not None and not is_output:
+            self.on_preview(self.job.id, img)
+
+    # -- waiting ---------------------------------------------------------------------
+    async def _wait(self, tracker: PromptTracker):  # type: ignore[no-untyped-def]
+        stream = self.server.stream
+        seen_gen = stream.generation
+        started = time.monotonic()
+        poll_failures = 0
+        missing = 0
+        cancel_wait = asyncio.ensure_future(self.job.cancel_event.wait())
+        try:
+            while True:
+                connected = stream.connected.is_set()
+                timeout = 1.0 if connected else DISCONNECTED_POLL_S
+                done, _ = await asyncio.wait({tracker.done, cancel_wait}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if tracker.done in done:
+                    return tracker.done.result()
+                if cancel_wait in done:
+                    await self._cancel_on_server()
+                    raise JobCancelled("cancelled")
+                now = time.monotonic()
+                if self.server.health is Health.OFFLINE:
+                    raise ConnectionLost(f"server '{self.server.id}' went offline during the job", server=self.server.id)
+                if self.attempt_timeout and now - started > self.attempt_timeout:
+                    await self._cancel_on_server()
+                    raise RequestTimeout(
+                        f"job took longer than {self.attempt_timeout:g} s on server '{self.server.id}'", server=self.server.id
+                    )
+                if tracker.started_at is not None and connected and now - tracker.last_activity > self.stall_timeout:
+                    await self._cancel_on_server()
+                    raise RequestTimeout(
+                        f"server '{self.server.id}' showed no progress for {self.stall_timeout:g} s (hung?)", server=self.server.id
+                    )
+                need_poll = (
+                    not connected
+                    or stream.generation != seen_gen
+                    or now - max(tracker.last_activity, stream.last_message) > QUIET_POLL_S
+                    or now - tracker.last_activity > QUIET_POLL_S * 3
+                )
+                if not need_poll:
+                    continue
+                seen_gen = stream.generation
+                try:
+                    state = await self._poll(tracker)
+                    poll_failures = 0
+                except ServerError:
+                    poll_failures += 1
+                    self.server.check_soon()
+                    if poll_failures >= 2:
+                        raise
+                    continue
+                if state == "finished":
+                    tracker.finish_from_poll()
+                elif state == "missing":
+                    missing += 1
+                    if missing >= 2:
+                        raise ConnectionLost(
+                            f"server '{self.server.id}' lost the job (restarted?)", server=self.server.id
+                        )
+                else:
+                    missing = 0
+                    if not connected:
+                        tracker.last_activity = time.monotonic()
+                    if state == "running" and tracker.started_at is None:
+                        tracker.handle("execution_start", {"prompt_id": tracker.prompt_id})
+        finally:
+            cancel_wait.cancel()
+
+    async def _poll(self, tracker: PromptTracker) -> str:
+        """Queue first, then history: a prompt in neither is gone."""
+        pid = tracker.prompt_id
+        q = await self.client.queue()
+        for key, state in (("queue_running", "running"), ("queue_pending", "pending")):
+            for item in (q or {}).get(key) or []:
+                if isinstance(item, list) and len(item) > 1 and item[1] == pid:
+                    return state
+        if tracker.done.done():
+            return "finished"
+        entry = await self.client.history(pid)
+        return "finished" if entry else "missing"
+
+    async def _history(self, pid: str, ws_outputs: dict[str, Any]) -> dict[str, Any] | None:
+        for delay in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8):
+            if delay:
+                await asyncio.sleep(delay)
+            entry = await self.client.history(pid)
+            if entry:
+                return entry
+        log.warning("server %s: no history for finished prompt %s; using WebSocket outputs", self.server.id, pid)
+        return {"outputs": ws_outputs, "status": {}}
+
+    async def _cancel_on_server(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.cancel(self.attempt.prompt_id), timeout=5.0)
+        except (ServerError, asyncio.TimeoutError) as exc:
+            log.info("server %s: could not cancel prompt %s: %s", self.server.id, self.attempt.prompt_id, exc)
+
+    def _record_times(self, tracker: PromptTracker, entry: dict[str, Any] | None) -> None:
+        msgs = ((entry or {}).get("status") or {}).get("messages") or []
+        ts = {m[0]: m[1].get("timestamp") for m in msgs if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict)}
+        start, end = ts.get("execution_start"), ts.get("execution_success")
+        if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
+            self.attempt.run_seconds = (end - start) / 1000.0
+        elif tracker.started_at is not None:
+            self.attempt.run_seconds = max(time.time() - tracker.started_at, 0.0)
+
+
+def _error_from_messages(messages: list[Any]) -> tuple[str, dict[str, Any]]:
+    for m in reversed(messages):
+        if isinstance(m, list) and len(m) == 2:
+            if m[0] == "execution_error":
+                return "error", m[1]
+            if m[0] == "execution_interrupted":
+                return "interrupted", m[1]
+    return "error", {"exception_message": "the server reported an error without details"}
+
+
+def _execution_failed(data: dict[str, Any], server: str) -> ExecutionFailed:
+    node_type = data.get("node_type") or "?"
+    node_id = data.get("node_id")
+    exc_type = data.get("exception_type") or "Error"
+    text = str(data.get("exception_message") or "").strip().splitlines()
+    first = text[0] if text else "failed"
+    # Server tracebacks carry absolute paths: never shown, only the exception line.
+    return ExecutionFailed(
+        f"node {node_id} ({node_type}) failed on server '{server}': {exc_type}: {first}",
+        server=server,
+        node_id=str(node_id) if node_id is not None else None,
+        node_type=node_type,
+        exception_type=exc_type,
+    )

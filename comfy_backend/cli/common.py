@@ -1,0 +1,42 @@
+"""Helpers shared by CLI commands: finding the servers config, starting the backend."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import ServersConfig, load_servers_config
+from ..errors import ConfigError, NoServerAvailable
+from ..models import Health
+from ..runtime import Orchestrator
+
+USER_CONFIG = Path("~/.config/ryven-comfy/servers.yaml")
+
+
+def default_servers_file() -> Path | None:
+    """``$RYVEN_COMFY_SERVERS``, else ``~/.config/ryven-comfy/servers.yaml`` if it exists."""
+    env = os.environ.get("RYVEN_COMFY_SERVERS")
+    if env:
+        return Path(env)
+    p = USER_CONFIG.expanduser()
+    return p if p.is_file() else None
+
+
+def resolve_servers(path: str | Path | None) -> ServersConfig:
+    p = Path(path) if path else default_servers_file()
+    if p is None:
+        raise ConfigError(
+            "no servers config: pass --servers FILE, set RYVEN_COMFY_SERVERS, "
+            f"or write {USER_CONFIG} (or run 'ryven-comfy local-servers up --count 3')"
+        )
+    return load_servers_config(p)
+
+
+def start_backend(config: ServersConfig, *, policy: str | None = None) -> Orchestrator:
+    """Start the backend and fail with one clear message if no server answers."""
+    orch = Orchestrator(config, policy=policy, queue_timeout=30.0).start(wait_checked=True)
+    snaps = orch.servers()
+    if not any(s.health in (Health.ONLINE, Health.DEGRADED) for s in snaps):
+        orch.close()
+        detail = "; ".join(f"{s.id} ({s.url}): {s.last_error or s.health.value}" for s in snaps)
+        raise NoServerAvailable(f"no reachable server: {detail}")
+    return orch

@@ -1,0 +1,110 @@
+"""``ryven-comfy workflow run``: run a workflow N times across the pool and save its outputs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..jobs import Target
+from ..models import JobState
+from ..runtime import Orchestrator
+from ..workflow import apply_assignments, load_api_prompt, parse_assignment, seed_inputs, vary_seed
+from .common import resolve_servers, start_backend
+from .progress import ProgressDisplay
+
+
+def register(sub: Any) -> None:
+    cmd = sub.add_parser("workflow", help="run and inspect workflow files")
+    w = cmd.add_subparsers(dest="workflow_command", metavar="{run}")
+    w.required = True
+    run = w.add_parser("run", help="run an API-format workflow N times across the servers")
+    run.add_argument("file", help="workflow JSON (API format)")
+    run.add_argument("--servers", help="servers config (YAML or JSON)")
+    run.add_argument("--set", action="append", default=[], metavar="NODE_ID.INPUT=VALUE", help="set an input value (repeatable)")
+    run.add_argument("--count", type=int, default=1, help="number of runs; a seed input is varied per run")
+    run.add_argument("--out", default="ryven-comfy-outputs", help="folder for the outputs (default ./ryven-comfy-outputs)")
+    run.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    run.add_argument("--server", help="pin every job to this server id")
+    run.add_argument("--tag", action="append", default=[], help="only servers with this tag (repeatable)")
+    run.add_argument("--policy", choices=["default", "least-queue", "round-robin"], help="scheduling policy")
+    run.add_argument("--randomize-seed", action="store_true", help="random seeds instead of seed+i")
+    run.set_defaults(func=cmd_run)
+
+
+def prepare_prompts(path: str, sets: list[str], count: int, randomize: bool) -> list[dict[str, Any]]:
+    from ..errors import WorkflowError
+
+    if count < 1:
+        raise WorkflowError("--count must be at least 1")
+    prompt = load_api_prompt(path)
+    prompt = apply_assignments(prompt, [parse_assignment(s) for s in sets])
+    return [vary_seed(prompt, i, randomize=randomize) for i in range(count)]
+
+
+def run_batch(
+    orch: Orchestrator,
+    prompts: list[dict[str, Any]],
+    out_dir: Path,
+    *,
+    target: Target,
+    label: str,
+    show_progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Submit every prompt, follow them on the terminal, save outputs; return the JSON report rows."""
+    handles = [
+        orch.submit(p, label=f"{label}#{i + 1}" if len(prompts) > 1 else label, target=target)
+        for i, p in enumerate(prompts)
+    ]
+    display = ProgressDisplay() if show_progress else None
+    while not all(h.done() for h in handles):
+        if display:
+            display.update([s for s in (h.snapshot() for h in handles) if s])
+        time.sleep(0.1)
+    finals = [h.result() for h in handles]
+    if display:
+        display.update(finals, force=True)
+    rows = []
+    for snap in finals:
+        paths: list[str] = []
+        if snap.state is JobState.SUCCEEDED:
+            paths = [str(p) for p in orch.save_outputs(snap, out_dir)]
+        rows.append({
+            "label": snap.label,
+            "prompt_id": snap.prompt_id,
+            "server": snap.server,
+            "status": snap.state.value,
+            "attempts": [a.to_dict() for a in snap.attempts],
+            "outputs": paths,
+            "seconds": snap.seconds,
+            "error": snap.error,
+        })
+    return rows
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    prompts = prepare_prompts(args.file, args.set, args.count, args.randomize_seed)
+    config = resolve_servers(args.servers)
+    if args.count > 1 and not seed_inputs(prompts[0]):
+        print("note: the workflow has no seed input; identical runs are served from the server's cache",
+              file=sys.stderr)
+    target = Target(server=args.server, tags=tuple(args.tag))
+    out_dir = Path(args.out)
+    orch = start_backend(config, policy=args.policy)
+    try:
+        rows = run_batch(orch, prompts, out_dir, target=target, label=Path(args.file).stem, show_progress=True)
+    finally:
+        orch.close()
+    ok = all(r["status"] == "succeeded" for r in rows)
+    if args.json:
+        print(json.dumps({"jobs": rows}, indent=2))
+    else:
+        n_out = sum(len(r["outputs"]) for r in rows)
+        print(f"{sum(r['status'] == 'succeeded' for r in rows)}/{len(rows)} jobs succeeded; "
+              f"{n_out} output file(s) in {out_dir.resolve()}")
+        for r in rows:
+            if r["status"] != "succeeded" and r["error"]:
+                print(f"{r['label']}: {r['status']}: {r['error']['message']}", file=sys.stderr)
+    return 0 if ok else 1

@@ -1,0 +1,313 @@
+"""ComfyClient: one async HTTP client per ComfyUI server.
+
+All clients share the pool's single ``aiohttp.ClientSession``; this class adds
+the server's base URL, credentials and TLS settings to each request and maps
+every failure into the ``errors`` tree. It never sends an ``Origin`` header
+(ComfyUI answers 403 to a foreign one).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import uuid
+from typing import Any
+
+import aiohttp
+
+from .config import ServerConfig, auth_headers
+from .errors import (
+    ConnectionLost,
+    NodeError,
+    RequestTimeout,
+    ServerHTTPError,
+    ValidationRejected,
+)
+
+log = logging.getLogger(__name__)
+
+
+def new_client_id() -> str:
+    """A client_id unique to one of our connections (never the web UI's)."""
+    return "ryven-comfy-" + uuid.uuid4().hex
+
+
+def parse_node_errors(body: dict[str, Any]) -> list[NodeError]:
+    """Flatten ComfyUI's ``node_errors`` mapping into NodeError records."""
+    out: list[NodeError] = []
+    for node_id, entry in (body.get("node_errors") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        for err in entry.get("errors") or []:
+            extra = err.get("extra_info") or {}
+            out.append(
+                NodeError(
+                    node_id=str(node_id),
+                    class_type=entry.get("class_type"),
+                    type=str(err.get("type", "")),
+                    message=str(err.get("message", "")),
+                    details=str(err.get("details", "") or ""),
+                    input_name=extra.get("input_name") if isinstance(extra, dict) else None,
+                )
+            )
+    return out
+
+
+class ComfyClient:
+    """HTTP side of one server. WebSocket events live in ``stream.EventStream``."""
+
+    def __init__(self, config: ServerConfig, session: aiohttp.ClientSession, *, timeout: float = 30.0) -> None:
+        self.config = config
+        self.session = session
+        self.timeout = timeout
+        self.client_id = new_client_id()
+        self._headers: dict[str, str] | None = None
+        self._ssl: ssl.SSLContext | bool | None = None
+        self._object_info: dict[str, Any] | None = None
+        self._object_info_lock = asyncio.Lock()
+        self._models: dict[str, list[str]] = {}
+        self.has_jobs_api: bool | None = None
+
+    # -- plumbing ---------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def base_url(self) -> str:
+        return self.config.url
+
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = auth_headers(self.config)
+        return self._headers
+
+    def ssl_context(self) -> ssl.SSLContext | bool | None:
+        if self._ssl is None and self.config.url.startswith("https"):
+            if not self.config.verify_tls:
+                self._ssl = False
+            elif self.config.ca_file:
+                self._ssl = ssl.create_default_context(cafile=str(self.config.ca_file))
+            else:
+                self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def _where(self, path: str) -> str:
+        return f"server '{self.id}' ({self.base_url}{path})"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        data: Any = None,
+        timeout: float | None = None,
+        expect: str = "json",
+    ) -> Any:
+        """Send one request and return its parsed body (json), bytes, or text."""
+        url = self.base_url + path
+        to = aiohttp.ClientTimeout(total=timeout or self.timeout)
+        try:
+            async with self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                data=data,
+                headers=self.headers(),
+                ssl=self.ssl_context(),
+                timeout=to,
+            ) as resp:
+                if resp.status >= 400:
+                    body = await resp.read()
+                    raise self._http_error(resp.status, path, body)
+                if expect == "bytes":
+                    return await resp.read()
+                text = await resp.text()
+                if expect == "text":
+                    return text
+                if not text:
+                    return None
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError:
+                    raise ServerHTTPError(
+                        f"{self._where(path)} answered with something that is not JSON", server=self.id, status=resp.status
+                    ) from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            raise RequestTimeout(f"{self._where(path)} did not answer within {to.total:g} s", server=self.id) from None
+        except aiohttp.ClientSSLError as exc:
+            raise ConnectionLost(f"{self._where(path)}: TLS error: {exc}", server=self.id) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ConnectionLost(f"{self._where(path)} is unreachable: {reason}", server=self.id) from None
+
+    def _http_error(self, status: int, path: str, body: bytes) -> Exception:
+        if status == 400 and path.endswith("/prompt"):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = {}
+            err = parsed.get("error") if isinstance(parsed, dict) else None
+            err = err if isinstance(err, dict) else {"message": str(err or "invalid prompt")}
+            msg = err.get("message") or "invalid prompt"
+            if err.get("details") and not parsed.get("node_errors"):
+                msg += f": {err['details']}"
+            return ValidationRejected(
+                f"server '{self.id}' rejected the workflow: {msg}",
+                server=self.id,
+                error_type=str(err.get("type", "")),
+                node_errors=parse_node_errors(parsed) if isinstance(parsed, dict) else [],
+                raw=parsed if isinstance(parsed, dict) else {},
+            )
+        if status in (401, 403):
+            hint = "check the server's auth settings" if status == 401 else "check auth, or an Origin/proxy rule"
+            return ServerHTTPError(f"{self._where(path)} refused access (HTTP {status}): {hint}", server=self.id, status=status)
+        snippet = body[:200].decode("utf-8", "replace").strip().splitlines()
+        return ServerHTTPError(
+            f"{self._where(path)} answered HTTP {status}" + (f": {snippet[0]}" if snippet else ""),
+            server=self.id,
+            status=status,
+        )
+
+    # -- API ----------------------------------------------------------------
+    async def system_stats(self, timeout: float | None = None) -> dict[str, Any]:
+        return await self.request("GET", "/system_stats", timeout=timeout)
+
+    async def queue(self) -> dict[str, Any]:
+        """``{"queue_running": [...], "queue_pending": [...]}``; items are [number, prompt_id, prompt, extra, outputs]."""
+        return await self.request("GET", "/queue")
+
+    async def submit(
+        self,
+        prompt: dict[str, Any],
+        *,
+        prompt_id: str,
+        extra_data: dict[str, Any] | None = None,
+        front: bool = False,
+    ) -> dict[str, Any]:
+        """POST /prompt with our client_id and a prompt_id we chose; returns the server's answer."""
+        body: dict[str, Any] = {"prompt": prompt, "client_id": self.client_id, "prompt_id": prompt_id}
+        if extra_data:
+            body["extra_data"] = extra_data
+        if front:
+            body["front"] = True
+        answer = await self.request("POST", "/prompt", json_body=body)
+        if not isinstance(answer, dict) or "prompt_id" not in answer:
+            raise ServerHTTPError(f"server '{self.id}' gave an unexpected answer to POST /prompt", server=self.id, status=200)
+        if answer.get("node_errors"):
+            # 0.3.x may accept a prompt while reporting errors on some outputs; treat as rejection.
+            raise ValidationRejected(
+                f"server '{self.id}' rejected part of the workflow",
+                server=self.id,
+                error_type="node_errors",
+                node_errors=parse_node_errors(answer),
+                raw=answer,
+            )
+        return answer
+
+    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+        """The history entry of one prompt, or None while it is unknown or unfinished."""
+        body = await self.request("GET", f"/history/{prompt_id}")
+        if isinstance(body, dict):
+            return body.get(prompt_id)
+        return None
+
+    async def interrupt(self, prompt_id: str | None = None) -> None:
+        """Interrupt ``prompt_id`` if it is the one running (never a global interrupt unless None)."""
+        await self.request("POST", "/interrupt", json_body={"prompt_id": prompt_id} if prompt_id else {})
+
+    async def delete_queued(self, prompt_ids: list[str]) -> None:
+        await self.request("POST", "/queue", json_body={"delete": prompt_ids})
+
+    async def delete_history(self, prompt_ids: list[str]) -> None:
+        await self.request("POST", "/history", json_body={"delete": prompt_ids})
+
+    async def cancel(self, prompt_id: str) -> None:
+        """Cancel one of our prompts wherever it is: queued, running, or finished."""
+        await self.delete_queued([prompt_id])
+        await self.interrupt(prompt_id)
+
+    async def object_info(self, refresh: bool = False) -> dict[str, Any]:
+        """``/object_info``, fetched once per server and cached (it is ~340 KB)."""
+        async with self._object_info_lock:
+            if self._object_info is None or refresh:
+                info = await self.request("GET", "/object_info", timeout=max(self.timeout, 60))
+                self._object_info = info if isinstance(info, dict) else {}
+            return self._object_info
+
+    @property
+    def cached_object_info(self) -> dict[str, Any] | None:
+        return self._object_info
+
+    async def model_folders(self) -> list[str]:
+        body = await self.request("GET", "/models")
+        return [str(x) for x in body] if isinstance(body, list) else []
+
+    async def models(self, folder: str, refresh: bool = False) -> list[str]:
+        if refresh or folder not in self._models:
+            body = await self.request("GET", f"/models/{folder}")
+            self._models[folder] = [str(x) for x in body] if isinstance(body, list) else []
+        return self._models[folder]
+
+    def forget_caches(self) -> None:
+        """After a server restart its node set and model lists may have changed."""
+        self._object_info = None
+        self._models.clear()
+        self.has_jobs_api = None
+
+    async def detect_features(self) -> dict[str, Any]:
+        """Feature detection: ``/features`` and whether the newer Jobs API exists."""
+        feats: dict[str, Any] = {}
+        try:
+            feats = await self.request("GET", "/features") or {}
+        except ServerHTTPError:
+            feats = {}
+        try:
+            await self.request("GET", "/api/jobs", params={"limit": 1})
+            self.has_jobs_api = True
+        except ServerHTTPError as exc:
+            if exc.status not in (404, 405):
+                raise
+            self.has_jobs_api = False
+        feats["jobs_api"] = self.has_jobs_api
+        return feats
+
+    async def upload_image(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        subfolder: str = "",
+        type: str = "input",
+        overwrite: bool = False,
+        mask_for: dict[str, str] | None = None,
+    ) -> str:
+        """Upload an image and return the name to use in a LoadImage input.
+
+        With ``mask_for`` (``{"filename", "subfolder", "type"}`` of an image already on the
+        server) the upload goes to ``/upload/mask``, which writes the mask into that image's
+        alpha channel, as the web UI's mask editor does.
+        """
+        form = aiohttp.FormData()
+        form.add_field("image", data, filename=filename, content_type="application/octet-stream")
+        form.add_field("type", type)
+        if subfolder:
+            form.add_field("subfolder", subfolder)
+        if overwrite:
+            form.add_field("overwrite", "true")
+        if mask_for is not None:
+            form.add_field("original_ref", json.dumps(mask_for))
+        body = await self.request("POST", "/upload/mask" if mask_for is not None else "/upload/image", data=form, timeout=max(self.timeout, 120))
+        if not isinstance(body, dict) or "name" not in body:
+            raise ServerHTTPError(f"server '{self.id}' gave an unexpected upload answer", server=self.id, status=200)
+        sub = body.get("subfolder") or ""
+        return f"{sub}/{body['name']}" if sub else str(body["name"])
+
+    async def view(self, filename: str, subfolder: str, type: str, *, timeout: float | None = None) -> bytes:
+        """Download one output file (exact subfolder and type, as the history gave them)."""
+        params = {"filename": filename, "subfolder": subfolder, "type": type}
+        return await self.request("GET", "/view", params=params, expect="bytes", timeout=timeout or max(self.timeout, 300))

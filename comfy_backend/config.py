@@ -1,0 +1,233 @@
+"""Servers configuration: parsed once at the edge (YAML or JSON), validated by pydantic.
+
+Shape::
+
+    servers:
+      - id: pc1
+        url: http://127.0.0.1:8188
+        tags: [sdxl]
+        name: Living-room PC          # optional
+        enabled: true                 # optional
+        max_concurrent: 1             # our jobs submitted to it at once
+        auth:                         # optional; secrets never stand in the file
+          kind: bearer                # none | bearer | basic | headers
+          token_env: PC1_TOKEN        # or token_file: ~/.secrets/pc1
+        ca_file: /path/ca.pem         # optional, for https/wss with a private CA
+    defaults:                         # optional pool-wide settings
+      health_interval: 2.0
+      max_attempts: 3
+
+Secrets are resolved from the environment or a separate file at connect time,
+and are never kept in the model's repr, in projects or in logs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class AuthConfig(BaseModel):
+    """How to authenticate to one server. Only *where* the secret lives is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["none", "bearer", "basic", "headers"] = "none"
+    token_env: str | None = None
+    token_file: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    # Header name -> environment variable holding its value (e.g. an API key header).
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    # Non-secret extra headers, sent as they are.
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "AuthConfig":
+        if self.kind == "bearer" and not (self.token_env or self.token_file):
+            raise ValueError("bearer auth needs token_env or token_file (tokens are never written in the config)")
+        if self.kind == "basic":
+            if not self.username:
+                raise ValueError("basic auth needs username")
+            if not (self.password_env or self.password_file):
+                raise ValueError("basic auth needs password_env or password_file")
+        if self.kind == "headers" and not (self.headers or self.headers_env):
+            raise ValueError("headers auth needs headers or headers_env")
+        return self
+
+
+class ServerConfig(BaseModel):
+    """One ComfyUI server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    url: str
+    name: str | None = None
+    enabled: bool = True
+    tags: list[str] = Field(default_factory=list)
+    max_concurrent: int = Field(default=1, ge=1, le=64)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    ca_file: Path | None = None
+    verify_tls: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID_RE.match(v):
+            raise ValueError("id must be 1-64 letters, digits, '_', '.', '-' and start with a letter or digit")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", v):
+            raise ValueError("url must look like http://host:port or https://host[:port][/prefix]")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return sorted({t.strip() for t in v if t.strip()})
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[4:] + "/ws" if self.url.startswith("http") else self.url + "/ws"
+
+
+class PoolSettings(BaseModel):
+    """Pool-wide behaviour; every field has a sensible default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    health_interval: float = Field(default=2.0, gt=0, le=300)
+    request_timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_backoff: float = Field(default=0.5, ge=0)
+    # A running attempt with no sign of life (no WS message, no queue change) for this long is hung.
+    stall_timeout: float = Field(default=900.0, gt=0)
+    # Hard limit for one attempt; None means no limit.
+    attempt_timeout: float | None = Field(default=None, gt=0)
+    # Health checks failed in a row before a server is offline and its jobs fail over.
+    offline_after: int = Field(default=2, ge=1, le=100)
+    policy: Literal["default", "round-robin", "least-queue"] = "default"
+
+
+class ServersConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    servers: list[ServerConfig]
+    defaults: PoolSettings = Field(default_factory=PoolSettings)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ServersConfig":
+        seen: set[str] = set()
+        for s in self.servers:
+            if s.id in seen:
+                raise ValueError(f"duplicate server id '{s.id}'")
+            seen.add(s.id)
+        return self
+
+
+def _loc(err: dict[str, Any], data: Any) -> str:
+    """Render a pydantic error location as ``servers[1] (id pc2).url``."""
+    parts: list[str] = []
+    node = data
+    for p in err.get("loc", ()):
+        if isinstance(p, int):
+            label = f"[{p}]"
+            try:
+                node = node[p]
+                if isinstance(node, dict) and "id" in node:
+                    label += f" (id {node['id']})"
+            except (IndexError, KeyError, TypeError):
+                node = None
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return "".join(parts) or "top level"
+
+
+def parse_servers_config(data: Any, source: str = "<config>") -> ServersConfig:
+    """Validate already-parsed data; raise ConfigError naming the source and entry."""
+    if isinstance(data, list):  # a bare list of servers is accepted too
+        data = {"servers": data}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with a 'servers' list, got {type(data).__name__}")
+    try:
+        cfg = ServersConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = first.get("msg", "invalid").removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {_loc(first, data)}: {msg}{more}") from None
+    if not cfg.servers:
+        raise ConfigError(f"{source}: the 'servers' list is empty")
+    return cfg
+
+
+def load_servers_config(path: str | os.PathLike[str]) -> ServersConfig:
+    """Read a servers config from a YAML or JSON file."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"{p}: servers config file not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: malformed YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    return parse_servers_config(data, str(p))
+
+
+def _read_secret(env: str | None, file: Path | None, what: str, server_id: str) -> str:
+    if env:
+        val = os.environ.get(env)
+        if not val:
+            raise ConfigError(f"server '{server_id}': {what} environment variable {env} is not set")
+        return val.strip()
+    assert file is not None
+    fp = Path(file).expanduser()
+    try:
+        return fp.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"server '{server_id}': cannot read {what} file {fp}: {exc.strerror}") from None
+
+
+def auth_headers(server: ServerConfig) -> dict[str, str]:
+    """Resolve the HTTP headers carrying this server's credentials (never logged)."""
+    import base64
+
+    a = server.auth
+    headers = dict(a.headers)
+    for name, env in a.headers_env.items():
+        headers[name] = _read_secret(env, None, f"header {name}", server.id)
+    if a.kind == "bearer":
+        headers["Authorization"] = "Bearer " + _read_secret(a.token_env, a.token_file, "token", server.id)
+    elif a.kind == "basic":
+        pw = _read_secret(a.password_env, a.password_file, "password", server.id)
+        raw = f"{a.username}:{pw}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+    return headers

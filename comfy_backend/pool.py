@@ -1,0 +1,339 @@
+"""ServerPool: the async heart. Owns the session, the servers, the job queue and dispatch.
+
+Lives on one event loop (the runtime's worker thread, or a test's loop).
+Jobs wait in our own queue; a dispatcher pass runs whenever something changes
+(a job arrives or ends, a server's health or queue changes) and hands jobs to
+servers as the policy says. Failed attempts go back to the queue with backoff,
+avoiding the server they failed on; a job ends exactly once.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any, Callable
+
+import aiohttp
+
+from .attempt import AttemptRunner
+from .config import ServersConfig
+from .errors import (
+    AttemptErrorInfo,
+    ComfyBackendError,
+    JobCancelled,
+    NoServerAvailable,
+    ServerError,
+)
+from .events import Event, JobEvent, PreviewEvent, ServerEvent
+from .jobs import Job, JobSpec
+from .models import Attempt, Health, JobState, OutputRef
+from .scheduler import Estimator, Policy, ServerLoad, make_policy, missing_capabilities
+from .server import ServerHandle
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD = 64            # waiting jobs considered per dispatch pass
+QUEUE_TIMEOUT = 120.0     # how long a job waits for any eligible server to appear
+_WS_BLOBS = 256           # images received over WebSocket kept for fetching
+
+
+class ServerPool:
+    """Schedules jobs across servers; one instance per event loop."""
+
+    def __init__(self, config: ServersConfig, *, policy: Policy | str | None = None, queue_timeout: float = QUEUE_TIMEOUT) -> None:
+        self.config = config
+        self.settings = config.defaults
+        self.policy: Policy = make_policy(policy or self.settings.policy) if not hasattr(policy, "choose") else policy  # type: ignore[assignment]
+        self.estimator = Estimator()
+        self.queue_timeout = queue_timeout
+        self.servers: dict[str, ServerHandle] = {}
+        self.jobs: dict[str, Job] = {}
+        self._waiting: list[Job] = []
+        self._listeners: list[Callable[[Event], None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ws_blobs: OrderedDict[OutputRef, bytes] = OrderedDict()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self, wait_checked: bool = True) -> "ServerPool":
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=32, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(connector=connector)
+        for i, sc in enumerate(self.config.servers):
+            handle = ServerHandle(sc, self._session, self.settings, i, self._server_changed)
+            self.servers[sc.id] = handle
+            handle.start()
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
+        if wait_checked:
+            await asyncio.gather(*(s.wait_checked() for s in self.servers.values()))
+        return self
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._dispatcher:
+            self._dispatcher.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._dispatcher:
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        for job in self.jobs.values():
+            job.finish(JobState.CANCELLED, {"kind": "JobCancelled", "message": "the pool was closed", "retryable": False})
+        await asyncio.gather(*(s.close() for s in self.servers.values()), return_exceptions=True)
+        if self._session:
+            await self._session.close()
+
+    async def __aenter__(self) -> "ServerPool":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- events --------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a bad listener must not break the pool
+                log.exception("event listener failed")
+
+    def _server_changed(self, server: ServerHandle) -> None:
+        self._wake.set()
+        if self._listeners:
+            self._emit(ServerEvent(server.snapshot()))
+
+    def _job_changed(self, job: Job, kind: str) -> None:
+        if self._listeners:
+            self._emit(JobEvent(job.snapshot(), kind))
+
+    # -- public API ----------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> Job:
+        if self._closed:
+            raise ComfyBackendError("the pool is closed")
+        job = Job(spec, asyncio.get_running_loop(), self.settings.max_attempts)
+        t = spec.target
+        if t.server and t.server not in self.servers:
+            job.finish(JobState.FAILED, _info(NoServerAvailable(f"no server with id '{t.server}' in the config")))
+        else:
+            self.jobs[job.id] = job
+            self._waiting.append(job)
+            self._wake.set()
+        self._job_changed(job, "state")
+        return job
+
+    async def run(self, spec: JobSpec) -> Job:
+        job = self.submit(spec)
+        await asyncio.shield(job.future)
+        return job
+
+    def cancel(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.state.final:
+            return False
+        job.cancel_requested = True
+        job.cancel_event.set()
+        if job.state is JobState.QUEUED and job in self._waiting:
+            self._waiting.remove(job)
+            job.finish(JobState.CANCELLED, _info(JobCancelled("cancelled before it started")))
+            self._job_changed(job, "state")
+        return True
+
+    async def fetch_output(self, ref: OutputRef) -> bytes:
+        if ref.type == "websocket":
+            data = self._ws_blobs.get(ref)
+            if data is None:
+                raise ComfyBackendError(f"image {ref.filename} received over WebSocket is no longer kept")
+            return data
+        server = self.servers.get(ref.server)
+        if server is None:
+            raise ComfyBackendError(f"output {ref.filename} is on unknown server '{ref.server}'")
+        return await server.client.view(ref.filename, ref.subfolder, ref.type)
+
+    def _store_ws_image(self, ref: OutputRef, data: bytes) -> None:
+        self._ws_blobs[ref] = data
+        while len(self._ws_blobs) > _WS_BLOBS:
+            self._ws_blobs.popitem(last=False)
+
+    # -- dispatch --------------------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                self._dispatch_pass()
+            except Exception:  # noqa: BLE001 - the dispatcher must survive any bug in one pass
+                log.exception("dispatch pass failed")
+
+    def _eligible(self, job: Job, server: ServerHandle) -> str | None:
+        """None if the server can run the job now, else why not."""
+        t = job.spec.target
+        if t.server and server.id != t.server:
+            return "not the pinned server"
+        if not server.config.enabled:
+            return "disabled"
+        if t.tags and not set(t.tags) <= set(server.config.tags):
+            return "lacks tags " + ", ".join(sorted(set(t.tags) - set(server.config.tags)))
+        if not server.usable:
+            return f"{server.health.value}" + (f" ({server.last_error})" if server.last_error else "")
+        info = server.client.cached_object_info
+        if info is None:
+            return "node list not loaded yet"
+        skip = {(u.node_id, u.input) for u in job.spec.uploads}
+        missing = missing_capabilities(job.spec.prompt, info, server.models, skip)
+        return "; ".join(missing[:3]) if missing else None
+
+    def _dispatch_pass(self) -> None:
+        if not self._waiting:
+            return
+        now = time.monotonic()
+        loads: dict[str, float] = {}
+        free: dict[str, int] = {}
+        for s in self.servers.values():
+            loads[s.id] = self._backlog(s)
+            free[s.id] = s.free_slots
+        for job in list(self._waiting[:LOOKAHEAD]):
+            if job.not_before > now:
+                continue
+            reasons: dict[str, str] = {}
+            cands: list[ServerLoad] = []
+            for s in self.servers.values():
+                why = self._eligible(job, s)
+                if why:
+                    reasons[s.id] = why
+                    continue
+                est = self.estimator.estimate(s.id, job.key)
+                cands.append(ServerLoad(s.id, s.order, free[s.id], len(s.in_flight), s.queue_running + s.queue_pending, loads[s.id], est))
+            if not cands:
+                self._maybe_give_up(job, reasons, now)
+                continue
+            fresh = [c for c in cands if c.id not in job.failed_on] or cands
+            choice = self.policy.choose(fresh)
+            if choice is None:
+                continue
+            loads[choice.id] += choice.estimate
+            if free[choice.id] <= 0:
+                continue  # reserved: waits for its best server
+            free[choice.id] -= 1
+            self._waiting.remove(job)
+            self._start_attempt(job, self.servers[choice.id])
+
+    def _backlog(self, s: ServerHandle) -> float:
+        """Expected seconds until the work already on this server is done."""
+        total = 0.0
+        for jid in s.in_flight:
+            job = self.jobs.get(jid)
+            if job is None:
+                continue
+            est = self.estimator.estimate(s.id, job.key)
+            total += est * (1.0 - job.progress.fraction) if job.state is JobState.RUNNING else est
+        return total + s.foreign * self.estimator.typical(s.id)
+
+    def _maybe_give_up(self, job: Job, reasons: dict[str, str], now: float) -> None:
+        detail = "; ".join(f"{sid}: {why}" for sid, why in reasons.items())
+        job.unschedulable_reason = detail
+        permanent = all(
+            not any(w in why for w in ("offline", "degraded", "unknown", "not loaded"))
+            for why in reasons.values()
+        )
+        if permanent or now - job.waiting_since > self.queue_timeout:
+            self._waiting.remove(job)
+            msg = f"no server can run '{job.label}' ({job.spec.target.describe()}): {detail}"
+            job.finish(JobState.FAILED, _info(NoServerAvailable(msg)))
+            self._job_changed(job, "state")
+
+    def _start_attempt(self, job: Job, server: ServerHandle) -> None:
+        attempt = Attempt(server=server.id, prompt_id=str(uuid.uuid4()))
+        job.attempts.append(attempt)
+        job.server, job.prompt_id = server.id, attempt.prompt_id
+        job.state = JobState.SUBMITTED
+        server.in_flight.add(job.id)
+        self._job_changed(job, "state")
+        task = asyncio.create_task(self._run_attempt(job, server, attempt), name=f"job:{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_attempt(self, job: Job, server: ServerHandle, attempt: Attempt) -> None:
+        runner = AttemptRunner(
+            job,
+            server,
+            attempt,
+            stall_timeout=self.settings.stall_timeout,
+            attempt_timeout=self.settings.attempt_timeout,
+            on_update=lambda kind: self._job_changed(job, kind),
+            store_ws_image=self._store_ws_image,
+            on_preview=lambda jid, img: self._emit(PreviewEvent(jid, img.node_id, img.mime, img.data)),
+        )
+        try:
+            outputs = await runner.run()
+        except JobCancelled as exc:
+            attempt.error = _info(exc)
+            job.finish(JobState.CANCELLED, attempt.error)
+        except ServerError as exc:
+            attempt.error = _info(exc)
+            server.metrics.record_failure()
+            self._after_failure(job, server, exc)
+        except ComfyBackendError as exc:
+            attempt.error = _info(exc)
+            job.finish(JobState.FAILED, attempt.error)
+        except asyncio.CancelledError:
+            job.finish(JobState.CANCELLED, {"kind": "JobCancelled", "message": "the pool was closed", "retryable": False})
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must fail the job visibly, not hang it
+            log.exception("job %s: unexpected error", job.id)
+            attempt.error = {"kind": type(exc).__name__, "message": f"internal error: {exc}", "retryable": False}
+            job.finish(JobState.FAILED, attempt.error)
+        else:
+            job.outputs = outputs
+            if attempt.run_seconds is not None:
+                self.estimator.observe(server.id, job.key, attempt.run_seconds)
+            server.metrics.record_success(attempt.run_seconds, attempt.queue_wait)
+            job.finish(JobState.SUCCEEDED)
+        finally:
+            attempt.ended = time.time()
+            server.in_flight.discard(job.id)
+            self._wake.set()
+            self._job_changed(job, "state")
+
+    def _after_failure(self, job: Job, server: ServerHandle, exc: ServerError) -> None:
+        if not exc.retryable or job.cancel_requested:
+            job.finish(JobState.CANCELLED if job.cancel_requested else JobState.FAILED, _info(exc))
+            return
+        server.check_soon()
+        if len(job.attempts) >= job.max_attempts:
+            info = _info(exc)
+            info["message"] = f"gave up after {len(job.attempts)} attempts; last: {info['message']}"
+            job.finish(JobState.FAILED, info)
+            return
+        job.failed_on.add(server.id)
+        job.state = JobState.QUEUED
+        job.server = job.prompt_id = None
+        job.progress = type(job.progress)()
+        job.not_before = time.monotonic() + self.settings.retry_backoff * (2 ** (len(job.attempts) - 1))
+        job.waiting_since = time.monotonic()
+        self._waiting.insert(0, job)
+        log.info("job %s: retrying after %s", job.id, exc)
+
+    # -- views -------------------------------------------------------------------------
+    def server_snapshots(self) -> list[Any]:
+        return [s.snapshot() for s in self.servers.values()]
+
+    def usable_servers(self) -> list[ServerHandle]:
+        return [s for s in self.servers.values() if s.usable]
+
+    def any_usable(self) -> bool:
+        return any(s.health in (Health.ONLINE, Health.DEGRADED) for s in self.servers.values())
+
+
+def _info(exc: BaseException) -> dict[str, Any]:
+    return AttemptErrorInfo.from_exception(exc).__dict__

@@ -1,0 +1,223 @@
+"""ServerHandle: one server in the pool — client, event stream, health, metrics, load."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+import aiohttp
+
+from .client import ComfyClient
+from .config import PoolSettings, ServerConfig
+from .errors import ComfyBackendError, ServerError
+from .metrics import Sample, ServerMetrics
+from .models import Health, ServerSnapshot
+from .stream import EventStream
+
+log = logging.getLogger(__name__)
+
+_SLOW_MS = 1500.0  # a health check slower than this marks the server degraded
+
+
+class ServerHandle:
+    """Everything the pool knows and does about one server."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        session: aiohttp.ClientSession,
+        settings: PoolSettings,
+        order: int,
+        on_change: Callable[["ServerHandle"], None],
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.order = order
+        self.client = ComfyClient(config, session, timeout=settings.request_timeout)
+        self.stream = EventStream(self.client, on_status=self._on_ws_status, on_connection=self._on_ws_connection)
+        self.metrics = ServerMetrics()
+        self.health = Health.UNKNOWN if config.enabled else Health.DISABLED
+        self.last_error: str | None = None
+        self.fail_count = 0
+        self.in_flight: set[str] = set()          # our job ids submitted here
+        self.queue_running = 0
+        self.queue_pending = 0
+        self.foreign = 0
+        self.stats: dict[str, Any] = {}
+        self.models: dict[str, list[str]] = {}
+        self.info_ready = False                    # object_info fetched
+        self._on_change = on_change
+        self._task: asyncio.Task[None] | None = None
+        self._checked = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def usable(self) -> bool:
+        return self.config.enabled and self.health in (Health.ONLINE, Health.DEGRADED)
+
+    @property
+    def free_slots(self) -> int:
+        return self.config.max_concurrent - len(self.in_flight)
+
+    def start(self) -> None:
+        if not self.config.enabled:
+            self._checked.set()
+            return
+        self.stream.start()
+        self._task = asyncio.create_task(self._health_loop(), name=f"health:{self.id}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        await self.stream.close()
+
+    async def wait_checked(self) -> None:
+        await self._checked.wait()
+
+    def check_soon(self) -> None:
+        """Run a health check now (e.g. after a connection error in a job)."""
+        self._wake.set()
+
+    # -- health ---------------------------------------------------------------
+    async def _health_loop(self) -> None:
+        while True:
+            await self.check_once()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.health_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def check_once(self) -> None:
+        t0 = time.monotonic()
+        timeout = min(max(self.settings.health_interval * 2, 2.0), self.settings.request_timeout)
+        try:
+            stats = await self.client.system_stats(timeout=timeout)
+            latency = (time.monotonic() - t0) * 1000.0
+            queue = await self.client.queue()
+        except ServerError as exc:
+            self._failed(str(exc))
+        except ComfyBackendError as exc:  # e.g. a secret file missing: permanent until fixed
+            self._failed(str(exc))
+        else:
+            was_down = self.health in (Health.OFFLINE, Health.UNKNOWN)
+            self.stats = stats if isinstance(stats, dict) else {}
+            self._read_queue(queue)
+            self.fail_count = 0
+            self.last_error = None
+            slow = latency > _SLOW_MS or not self.stream.connected.is_set()
+            self.health = Health.DEGRADED if slow else Health.ONLINE
+            self.metrics.add_sample(self._sample(latency))
+            if was_down or not self.info_ready:
+                await self._load_capabilities(restarted=was_down and self.info_ready)
+        self._checked.set()
+        self._on_change(self)
+
+    def _failed(self, reason: str) -> None:
+        self.fail_count += 1
+        self.last_error = reason
+        if self.fail_count >= self.settings.offline_after or self.health is Health.UNKNOWN:
+            self.health = Health.OFFLINE
+        else:
+            self.health = Health.DEGRADED
+        self.metrics.add_sample(self._sample(None))
+        self.stream.kick()
+
+    def _read_queue(self, queue: Any) -> None:
+        running = queue.get("queue_running") or [] if isinstance(queue, dict) else []
+        pending = queue.get("queue_pending") or [] if isinstance(queue, dict) else []
+        self.queue_running, self.queue_pending = len(running), len(pending)
+        mine = self.client.client_id
+        foreign = 0
+        for item in list(running) + list(pending):
+            extra = item[3] if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict) else {}
+            if extra.get("client_id") != mine:
+                foreign += 1
+        self.foreign = foreign
+
+    async def _load_capabilities(self, restarted: bool) -> None:
+        if restarted:
+            self.client.forget_caches()
+            self.models.clear()
+        try:
+            await self.client.object_info(refresh=restarted)
+            await self.client.detect_features()
+            self.info_ready = True
+        except ServerError as exc:
+            log.warning("server %s: cannot read its node list: %s", self.id, exc)
+
+    async def models_for(self, folder: str) -> list[str]:
+        if folder not in self.models:
+            self.models[folder] = await self.client.models(folder)
+        return self.models[folder]
+
+    def _on_ws_status(self, queue_remaining: int) -> None:
+        # A push update between polls: queue_remaining counts running + pending.
+        mine_there = len(self.in_flight)
+        self.foreign = max(queue_remaining - mine_there, 0)
+        self._on_change(self)
+
+    def _on_ws_connection(self, up: bool) -> None:
+        if not up and self.health is Health.ONLINE:
+            self.health = Health.DEGRADED
+            self.check_soon()
+        self._on_change(self)
+
+    # -- views ---------------------------------------------------------------
+    def _sample(self, latency: float | None) -> Sample:
+        dev = self._device()
+        sysd = self.stats.get("system") or {}
+        return Sample(
+            t=time.time(),
+            latency_ms=latency,
+            queue_running=self.queue_running,
+            queue_pending=self.queue_pending,
+            foreign=self.foreign,
+            in_flight=len(self.in_flight),
+            vram_free=dev.get("vram_free"),
+            vram_total=dev.get("vram_total"),
+            ram_free=sysd.get("ram_free"),
+        )
+
+    def _device(self) -> dict[str, Any]:
+        devices = self.stats.get("devices") or []
+        return devices[0] if devices and isinstance(devices[0], dict) else {}
+
+    def snapshot(self) -> ServerSnapshot:
+        dev = self._device()
+        sysd = self.stats.get("system") or {}
+        return ServerSnapshot(
+            id=self.id,
+            name=self.config.display_name,
+            url=self.config.url,
+            tags=tuple(self.config.tags),
+            enabled=self.config.enabled,
+            health=self.health,
+            latency_ms=self.metrics.last_latency_ms,
+            last_heartbeat=self.metrics.last_heartbeat,
+            last_error=self.last_error,
+            in_flight=len(self.in_flight),
+            max_concurrent=self.config.max_concurrent,
+            queue_running=self.queue_running,
+            queue_pending=self.queue_pending,
+            foreign_queued=self.foreign,
+            vram_total=dev.get("vram_total"),
+            vram_free=dev.get("vram_free"),
+            ram_total=sysd.get("ram_total"),
+            ram_free=sysd.get("ram_free"),
+            device=dev.get("name"),
+            comfyui_version=sysd.get("comfyui_version"),
+            completed=self.metrics.completed,
+            failed=self.metrics.failed,
+            jobs_per_minute=self.metrics.jobs_per_minute(),
+            mean_run_seconds=self.metrics.mean_run_seconds(),
+        )

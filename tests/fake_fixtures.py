@@ -1,0 +1,42 @@
+"""Pytest plugin: fake ComfyUI servers (for faults and scale) and a pool over them."""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from comfy_backend.config import parse_servers_config
+
+
+@pytest.fixture
+async def fake_servers() -> AsyncIterator[Callable[..., Awaitable[list[Any]]]]:
+    """Factory: ``await fake_servers(n, speeds=[...], **kwargs)`` → started FakeComfyServer objects."""
+    from comfy_backend.fake_server import FakeComfyServer
+
+    started: list[Any] = []
+
+    async def make(n: int = 1, speeds: list[float] | None = None, **kwargs: Any) -> list[Any]:
+        out = []
+        for i in range(n):
+            srv = FakeComfyServer(speed=(speeds[i] if speeds else 1.0), **kwargs)
+            await srv.start()
+            started.append(srv)
+            out.append(srv)
+        return out
+
+    yield make
+    for srv in started:
+        try:
+            await srv.stop()
+        except Exception:  # noqa: BLE001 - a test may have killed it already
+            pass
+
+
+def pool_config(servers: list[Any], **defaults: Any):
+    """A ServersConfig for fake servers (ids f0, f1, ...), with fast health checks."""
+    base = {"health_interval": 0.2, "retry_backoff": 0.05, "offline_after": 2}
+    base.update(defaults)
+    return parse_servers_config({
+        "servers": [{"id": f"f{i}", "url": s.url, "tags": list(getattr(s, "tags", []))} for i, s in enumerate(servers)],
+        "defaults": base,
+    })
