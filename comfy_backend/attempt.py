@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUIET_POLL_S = 10.0      # with a live socket, check by polling after this much silence
+QUIET_POLL_S = 5.0       # with a live socket, check by polling after this much silence
 DISCONNECTED_POLL_S = 1.0
+_BACKGROUND: set[asyncio.Future[None]] = set()  # fire-and-forget clean-ups, kept alive until done
 
 
 class AttemptRunner:
@@ -63,7 +64,16 @@ class AttemptRunner:
         self.server.stream.track(tracker)
         try:
             self.submitted_at = time.monotonic()
-            await self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data)
+            try:
+                await self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data)
+            except ServerError as exc:
+                if exc.retryable:
+                    # The answer may be lost although the server queued it: withdraw our
+                    # prompt_id there so a retry elsewhere does not run the job twice.
+                    task = asyncio.ensure_future(self._cancel_on_server())
+                    _BACKGROUND.add(task)
+                    task.add_done_callback(_BACKGROUND.discard)
+                raise
             outcome = await self._wait(tracker)
             entry = await self._history(pid, tracker.ws_outputs)
         finally:
@@ -118,15 +128,19 @@ class AttemptRunner:
     # -- waiting ---------------------------------------------------------------------
     async def _wait(self, tracker: PromptTracker):  # type: ignore[no-untyped-def]
         stream = self.server.stream
-        seen_gen = stream.generation
+        seen_gen = submit_gen = stream.generation
         started = time.monotonic()
         poll_failures = 0
         missing = 0
+        next_poll = 0.0
+        quiet = min(QUIET_POLL_S, self.stall_timeout / 2)
         cancel_wait = asyncio.ensure_future(self.job.cancel_event.wait())
         try:
             while True:
-                connected = stream.connected.is_set()
-                timeout = 1.0 if connected else DISCONNECTED_POLL_S
+                # After a reconnect the socket has a new client id: this prompt's events
+                # no longer reach us, so it is followed by polling.
+                connected = stream.connected.is_set() and stream.generation == submit_gen
+                timeout = min(1.0, quiet) if connected and not missing else DISCONNECTED_POLL_S / 2
                 done, _ = await asyncio.wait({tracker.done, cancel_wait}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if tracker.done in done:
                     return tracker.done.result()
@@ -148,13 +162,14 @@ class AttemptRunner:
                     )
                 need_poll = (
                     not connected
+                    or missing > 0
                     or stream.generation != seen_gen
-                    or now - max(tracker.last_activity, stream.last_message) > QUIET_POLL_S
-                    or now - tracker.last_activity > QUIET_POLL_S * 3
+                    or (now - tracker.last_activity > quiet and now >= next_poll)
                 )
                 if not need_poll:
                     continue
                 seen_gen = stream.generation
+                next_poll = now + quiet
                 try:
                     state = await self._poll(tracker)
                     poll_failures = 0

@@ -62,12 +62,25 @@ class ComfyClient:
         self.session = session
         self.timeout = timeout
         self.client_id = new_client_id()
+        self.own_client_ids: set[str] = {self.client_id}  # every id we have used (for "foreign" counting)
         self._headers: dict[str, str] | None = None
-        self._ssl: ssl.SSLContext | bool | None = None
+        self._ssl: ssl.SSLContext | bool = True
         self._object_info: dict[str, Any] | None = None
         self._object_info_lock = asyncio.Lock()
         self._models: dict[str, list[str]] = {}
         self.has_jobs_api: bool | None = None
+
+    def rotate_client_id(self) -> str:
+        """A fresh id for a new WebSocket connection.
+
+        ComfyUI drops a client id from its socket table when *any* socket with that id
+        closes, even after a newer socket took the id over; a lingering dead socket
+        could silence our new one. A new id per connection avoids that; prompts
+        submitted under the old id are followed by polling.
+        """
+        self.client_id = new_client_id()
+        self.own_client_ids.add(self.client_id)
+        return self.client_id
 
     # -- plumbing ---------------------------------------------------------
     @property
@@ -83,8 +96,9 @@ class ComfyClient:
             self._headers = auth_headers(self.config)
         return self._headers
 
-    def ssl_context(self) -> ssl.SSLContext | bool | None:
-        if self._ssl is None and self.config.url.startswith("https"):
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """``True`` (aiohttp's default checks), ``False`` (verify_tls off) or a context with our CA."""
+        if self._ssl is True and self.config.url.startswith("https"):
             if not self.config.verify_tls:
                 self._ssl = False
             elif self.config.ca_file:

@@ -136,11 +136,11 @@ class ServerHandle:
         running = queue.get("queue_running") or [] if isinstance(queue, dict) else []
         pending = queue.get("queue_pending") or [] if isinstance(queue, dict) else []
         self.queue_running, self.queue_pending = len(running), len(pending)
-        mine = self.client.client_id
+        mine = self.client.own_client_ids
         foreign = 0
         for item in list(running) + list(pending):
             extra = item[3] if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict) else {}
-            if extra.get("client_id") != mine:
+            if extra.get("client_id") not in mine:
                 foreign += 1
         self.foreign = foreign
 

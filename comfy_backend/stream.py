@@ -107,6 +107,8 @@ class EventStream:
         failures = 0
         url = self.client.config.ws_url
         while not self._closing:
+            if self.generation:
+                self.client.rotate_client_id()
             try:
                 async with self.client.session.ws_connect(
                     url,
