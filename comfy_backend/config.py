@@ -8,7 +8,7 @@ Shape::
         tags: [sdxl]
         name: Living-room PC          # optional
         enabled: true                 # optional
-        max_concurrent: 1             # our jobs submitted to it at once
+        max_concurrent: 2             # our jobs submitted to it at once (1 running + 1 waiting)
         auth:                         # optional; secrets never stand in the file
           kind: bearer                # none | bearer | basic | headers
           token_env: PC1_TOKEN        # or token_file: ~/.secrets/pc1
@@ -76,7 +76,9 @@ class ServerConfig(BaseModel):
     name: str | None = None
     enabled: bool = True
     tags: list[str] = Field(default_factory=list)
-    max_concurrent: int = Field(default=1, ge=1, le=64)
+    # Our jobs submitted to it at once. ComfyUI runs one prompt at a time; a second one
+    # waiting in its queue means the GPU never idles between our jobs.
+    max_concurrent: int = Field(default=2, ge=1, le=64)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     ca_file: Path | None = None
     verify_tls: bool = True

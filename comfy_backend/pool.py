@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from .aio import wait_event
 from .attempt import AttemptRunner
 from .config import ServersConfig
 from .errors import (
@@ -74,6 +75,7 @@ class ServerPool:
 
     async def close(self) -> None:
         self._closed = True
+        self._wake.set()
         if self._dispatcher:
             self._dispatcher.cancel()
         for t in list(self._tasks):
@@ -164,11 +166,8 @@ class ServerPool:
 
     # -- dispatch --------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
-            except asyncio.TimeoutError:
-                pass
+        while not self._closed:
+            await wait_event(self._wake, 0.5)
             self._wake.clear()
             try:
                 self._dispatch_pass()

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from .aio import wait_event
 from .client import ComfyClient
 from .config import PoolSettings, ServerConfig
 from .errors import ComfyBackendError, ServerError
@@ -92,10 +93,7 @@ class ServerHandle:
         while True:
             await self.check_once()
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.health_interval)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._wake, self.settings.health_interval)
 
     async def check_once(self) -> None:
         t0 = time.monotonic()

@@ -16,7 +16,7 @@ def test_minimal_yaml(tmp_path):
     p = write(tmp_path, "s.yaml", "servers:\n  - id: pc1\n    url: http://127.0.0.1:8188/\n    tags: [sdxl]\n")
     cfg = load_servers_config(p)
     s = cfg.servers[0]
-    assert (s.id, s.url, s.tags, s.enabled, s.max_concurrent) == ("pc1", "http://127.0.0.1:8188", ["sdxl"], True, 1)
+    assert (s.id, s.url, s.tags, s.enabled, s.max_concurrent) == ("pc1", "http://127.0.0.1:8188", ["sdxl"], True, 2)
     assert s.ws_url == "ws://127.0.0.1:8188/ws"
 
 

@@ -160,6 +160,7 @@ async def test_cancel_reaches_the_server(pool_of):
 async def test_cancel_queued_job(pool_of):
     pool, servers = await pool_of(1)
     first = pool.submit(JobSpec(prompt(ms=1000)))
+    pool.submit(JobSpec(prompt(ms=1000)))              # fills the server's second slot
     second = pool.submit(JobSpec(prompt(ms=1000)))
     await wait_for(lambda: first.state is JobState.RUNNING)
     assert second.state is JobState.QUEUED

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install the project into it; quick no-op when nothing changed.
+# Usage: scripts/bootstrap.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[[ "${1:-}" == "--test" ]] && extras="[test]"
+
+PY="${PYTHON:-}"
+if [[ -z "$PY" ]]; then
+  for cand in python3.11 python3.12 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(0 if (3,11) <= sys.version_info[:2] < (3,13) else 1)'; then
+      PY="$cand"; break
+    fi
+  done
+fi
+[[ -n "$PY" ]] || { echo "error: Python 3.11 or 3.12 is needed (Ryven does not support 3.13)" >&2; exit 2; }
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "creating .venv with $PY" >&2
+  "$PY" -m venv .venv
+fi
+
+stamp=".venv/.ryven-comfy-installed"
+want="$(cat pyproject.toml | sha256sum | cut -c1-16)${extras}"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "installing ryven-comfy${extras} into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".${extras}"
+  echo "$want" > "$stamp"
+fi
