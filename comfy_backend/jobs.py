@@ -101,6 +101,9 @@ class Job:
         self.future: asyncio.Future[JobSnapshot] = loop.create_future()
         self.waiting_since = time.monotonic()
         self.unschedulable_reason: str | None = None
+        # server id -> (server.info_version, why it cannot run there or None): capability is
+        # checked against ~400 node definitions, so it is computed once per server version.
+        self.capability: dict[str, tuple[int, str | None]] = {}
 
     def snapshot(self) -> JobSnapshot:
         return JobSnapshot(

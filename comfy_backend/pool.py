@@ -188,9 +188,14 @@ class ServerPool:
         info = server.client.cached_object_info
         if info is None:
             return "node list not loaded yet"
+        cached = job.capability.get(server.id)
+        if cached is not None and cached[0] == server.info_version:
+            return cached[1]
         skip = {(u.node_id, u.input) for u in job.spec.uploads}
         missing = missing_capabilities(job.spec.prompt, info, server.models, skip)
-        return "; ".join(missing[:3]) if missing else None
+        why = "; ".join(missing[:3]) if missing else None
+        job.capability[server.id] = (server.info_version, why)
+        return why
 
     def _dispatch_pass(self) -> None:
         if not self._waiting:
@@ -201,7 +206,12 @@ class ServerPool:
         for s in self.servers.values():
             loads[s.id] = self._backlog(s)
             free[s.id] = s.free_slots
+        if not any(free[s.id] > 0 for s in self.servers.values() if s.usable) and not self._anyone_stuck(now):
+            return  # nothing can start now; jobs that can never run are failed on a later pass
+        usable = [s.id for s in self.servers.values() if s.usable]
         for job in list(self._waiting[:LOOKAHEAD]):
+            if not any(free[sid] > 0 for sid in usable) and not self._anyone_stuck(now):
+                break  # every slot is taken: later jobs cannot start in this pass
             if job.not_before > now:
                 continue
             reasons: dict[str, str] = {}
@@ -226,6 +236,10 @@ class ServerPool:
             free[choice.id] -= 1
             self._waiting.remove(job)
             self._start_attempt(job, self.servers[choice.id])
+
+    def _anyone_stuck(self, now: float) -> bool:
+        """Is a waiting job past its queue timeout (so the pass must run to fail it)?"""
+        return any(now - j.waiting_since > self.queue_timeout for j in self._waiting[:LOOKAHEAD])
 
     def _backlog(self, s: ServerHandle) -> float:
         """Expected seconds until the work already on this server is done."""

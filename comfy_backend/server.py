@@ -48,6 +48,7 @@ class ServerHandle:
         self.stats: dict[str, Any] = {}
         self.models: dict[str, list[str]] = {}
         self.info_ready = False                    # object_info fetched
+        self.info_version = 0                      # bumped whenever node list or model lists change
         self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
         self._checked = asyncio.Event()
@@ -150,12 +151,14 @@ class ServerHandle:
             await self.client.object_info(refresh=restarted)
             await self.client.detect_features()
             self.info_ready = True
+            self.info_version += 1
         except ServerError as exc:
             log.warning("server %s: cannot read its node list: %s", self.id, exc)
 
     async def models_for(self, folder: str) -> list[str]:
         if folder not in self.models:
             self.models[folder] = await self.client.models(folder)
+            self.info_version += 1
         return self.models[folder]
 
     def _on_ws_status(self, queue_remaining: int) -> None:
