@@ -12,6 +12,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable
+from ..scheduler import combo_options
 
 #: The 21 model folders a 0.3.75 server lists at `GET /models`.
 MODEL_FOLDERS: tuple[str, ...] = (
@@ -44,17 +45,6 @@ def default_object_info() -> dict[str, Any]:
     """The shipped 0.3.75 `/object_info`, parsed once per process (treat as read-only)."""
     text = resources.files(__package__).joinpath("object_info.json").read_text("utf-8")
     return json.loads(text)
-
-
-def combo_options(spec: list) -> list | None:
-    """The options of a combo input spec in either format, or None if not a combo."""
-    kind = spec[0]
-    if isinstance(kind, list):
-        return kind
-    if kind == "COMBO":
-        extra = spec[1] if len(spec) > 1 else {}
-        return list(extra.get("options", []))
-    return None
 
 
 def _with_options(spec: list, options: list) -> list:
