@@ -104,6 +104,7 @@ class Job:
         # server id -> (server.info_version, why it cannot run there or None): capability is
         # checked against ~400 node definitions, so it is computed once per server version.
         self.capability: dict[str, tuple[int, str | None]] = {}
+        self.capabilities_refreshed = False
 
     def snapshot(self) -> JobSnapshot:
         return JobSnapshot(

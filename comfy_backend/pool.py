@@ -174,28 +174,27 @@ class ServerPool:
             except Exception:  # noqa: BLE001 - the dispatcher must survive any bug in one pass
                 log.exception("dispatch pass failed")
 
-    def _eligible(self, job: Job, server: ServerHandle) -> str | None:
-        """None if the server can run the job now, else why not."""
+    def _eligible(self, job: Job, server: ServerHandle) -> tuple[bool, str] | None:
+        """None if the server can run the job now, else (transient?, why not)."""
         t = job.spec.target
         if t.server and server.id != t.server:
-            return "not the pinned server"
+            return False, "not the pinned server"
         if not server.config.enabled:
-            return "disabled"
+            return False, "disabled"
         if t.tags and not set(t.tags) <= set(server.config.tags):
-            return "lacks tags " + ", ".join(sorted(set(t.tags) - set(server.config.tags)))
+            return False, "lacks tags " + ", ".join(sorted(set(t.tags) - set(server.config.tags)))
         if not server.usable:
-            return f"{server.health.value}" + (f" ({server.last_error})" if server.last_error else "")
+            return True, f"{server.health.value}" + (f" ({server.last_error})" if server.last_error else "")
         info = server.client.cached_object_info
-        if info is None:
-            return "node list not loaded yet"
+        if info is None or not server.info_ready:
+            return True, "node list not loaded yet"
         cached = job.capability.get(server.id)
-        if cached is not None and cached[0] == server.info_version:
-            return cached[1]
-        skip = {(u.node_id, u.input) for u in job.spec.uploads}
-        missing = missing_capabilities(job.spec.prompt, info, server.models, skip)
-        why = "; ".join(missing[:3]) if missing else None
-        job.capability[server.id] = (server.info_version, why)
-        return why
+        if cached is None or cached[0] != server.info_version:
+            skip = {(u.node_id, u.input) for u in job.spec.uploads}
+            missing = missing_capabilities(job.spec.prompt, info, server.models, skip)
+            cached = (server.info_version, "; ".join(missing[:3]) if missing else None)
+            job.capability[server.id] = cached
+        return None if cached[1] is None else (False, cached[1])
 
     def _dispatch_pass(self) -> None:
         if not self._waiting:
@@ -214,7 +213,7 @@ class ServerPool:
                 break  # every slot is taken: later jobs cannot start in this pass
             if job.not_before > now:
                 continue
-            reasons: dict[str, str] = {}
+            reasons: dict[str, tuple[bool, str]] = {}
             cands: list[ServerLoad] = []
             for s in self.servers.values():
                 why = self._eligible(job, s)
@@ -252,18 +251,26 @@ class ServerPool:
             total += est * (1.0 - job.progress.fraction) if job.state is JobState.RUNNING else est
         return total + s.foreign * self.estimator.typical(s.id)
 
-    def _maybe_give_up(self, job: Job, reasons: dict[str, str], now: float) -> None:
-        detail = "; ".join(f"{sid}: {why}" for sid, why in reasons.items())
+    def _maybe_give_up(self, job: Job, reasons: dict[str, tuple[bool, str]], now: float) -> None:
+        detail = "; ".join(f"{sid}: {why}" for sid, (_, why) in reasons.items())
         job.unschedulable_reason = detail
-        permanent = all(
-            not any(w in why for w in ("offline", "degraded", "unknown", "not loaded"))
-            for why in reasons.values()
-        )
+        permanent = not any(transient for transient, _ in reasons.values())
+        if permanent and not job.capabilities_refreshed:
+            # Models or nodes may have been added since we read the servers' lists: look again once.
+            job.capabilities_refreshed = True
+            for server in self.servers.values():
+                self._spawn(server.refresh_capabilities())
+            return
         if permanent or now - job.waiting_since > self.queue_timeout:
             self._waiting.remove(job)
             msg = f"no server can run '{job.label}' ({job.spec.target.describe()}): {detail}"
             job.finish(JobState.FAILED, _info(NoServerAvailable(msg)))
             self._job_changed(job, "state")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _start_attempt(self, job: Job, server: ServerHandle) -> None:
         attempt = Attempt(server=server.id, prompt_id=str(uuid.uuid4()))
@@ -272,9 +279,7 @@ class ServerPool:
         job.state = JobState.SUBMITTED
         server.in_flight.add(job.id)
         self._job_changed(job, "state")
-        task = asyncio.create_task(self._run_attempt(job, server, attempt), name=f"job:{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._run_attempt(job, server, attempt))
 
     async def _run_attempt(self, job: Job, server: ServerHandle, attempt: Attempt) -> None:
         runner = AttemptRunner(

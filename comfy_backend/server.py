@@ -150,16 +150,29 @@ class ServerHandle:
         try:
             await self.client.object_info(refresh=restarted)
             await self.client.detect_features()
+            await self._load_models()
             self.info_ready = True
             self.info_version += 1
         except ServerError as exc:
             log.warning("server %s: cannot read its node list: %s", self.id, exc)
 
-    async def models_for(self, folder: str) -> list[str]:
-        if folder not in self.models:
-            self.models[folder] = await self.client.models(folder)
+    async def _load_models(self) -> None:
+        """Every ``/models/<folder>`` list: the model files this server has right now."""
+        folders = await self.client.model_folders()
+        lists = await asyncio.gather(*(self.client.models(f, refresh=True) for f in folders), return_exceptions=True)
+        self.models = {f: files for f, files in zip(folders, lists) if isinstance(files, list)}
+
+    async def refresh_capabilities(self) -> None:
+        """Re-read node definitions and model lists (e.g. models were added since start)."""
+        if not self.usable:
+            return
+        try:
+            await self.client.object_info(refresh=True)
+            await self._load_models()
             self.info_version += 1
-        return self.models[folder]
+        except ServerError as exc:
+            log.info("server %s: refresh of node list failed: %s", self.id, exc)
+        self._on_change(self)
 
     def _on_ws_status(self, queue_remaining: int) -> None:
         # A push update between polls: queue_remaining counts running + pending.

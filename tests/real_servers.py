@@ -3,7 +3,8 @@
 Enable with ``pytest_plugins = ["tests.real_servers"]`` in ``tests/conftest.py``.
 Tests using these fixtures should be marked ``real``.
 
-* ``real_servers``: base URLs of 3 instances on ports 18188-18190, started in the
+* ``real_servers``: base URLs of 3 instances on ports 18188-18190 (or the next free
+  block of three, 18200-18202, 18212-… when another test session holds them), started in the
   session temp dir and stopped at session end. With ``RYVEN_COMFY_REUSE_SERVERS=1``
   the default state dir (``$RYVEN_COMFY_LOCAL_STATE`` or the cache) is used instead,
   running instances are reused and left running at the end.
@@ -23,7 +24,7 @@ from typing import Iterator
 import pytest
 
 from comfy_backend.local.instances import default_state_dir, start_local_servers, stop_local_servers
-from comfy_backend.local.processes import HOST, pid_alive, system_stats
+from comfy_backend.local.processes import HOST, pid_alive, port_in_use, system_stats
 from comfy_backend.local.provision import ensure_comfyui
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,14 @@ def _stop_leftovers_of_killed_sessions(basetemp_parent: Path) -> None:
             stop_local_servers(state_dir)
 
 
+def _free_base_port() -> int:
+    """The first block of REAL_SERVER_COUNT free ports from REAL_BASE_PORT, in steps of 12."""
+    for base in range(REAL_BASE_PORT, REAL_BASE_PORT + 12 * 8, 12):
+        if not any(port_in_use(p) for p in range(base, base + REAL_SERVER_COUNT)):
+            return base
+    return REAL_BASE_PORT  # all taken: the start fails with a clear port-conflict message
+
+
 @pytest.fixture(scope="session")
 def real_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the session's local servers keep ``state.json`` and ``servers.yaml``."""
@@ -88,7 +97,8 @@ def real_servers(real_state_dir: Path, pytestconfig: pytest.Config,
     if not _reuse():
         _stop_leftovers_of_killed_sessions(tmp_path_factory.getbasetemp().resolve().parent)
         (real_state_dir / OWNER_FILE).write_text(str(os.getpid()))
-    servers = start_local_servers(REAL_SERVER_COUNT, base_port=REAL_BASE_PORT,
+    base_port = REAL_BASE_PORT if _reuse() else _free_base_port()
+    servers = start_local_servers(REAL_SERVER_COUNT, base_port=base_port,
                                   state_dir=real_state_dir, install=install)
     log.info("real servers ready in %.1f s: %s", time.monotonic() - began, [s.url for s in servers])
     try:

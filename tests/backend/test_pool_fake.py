@@ -221,3 +221,20 @@ async def test_faster_server_gets_more_work(pool_of):
     snaps = [await j.future for j in jobs]
     by = {sid: sum(1 for s in snaps if s.server == sid) for sid in ("f0", "f1")}
     assert by["f1"] > by["f0"] * 2, by
+
+
+async def test_model_added_after_start_is_found(pool_of):
+    pool, servers = await pool_of(2)
+    p = {
+        "1": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "new_x4.safetensors"}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 1}},
+        "3": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["1", 0], "image": ["2", 0]}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "m/x"}},
+    }
+    servers[1].set_models({"upscale_models": ["new_x4.safetensors"]})  # appears after the pool read the lists
+    snap = (await pool.run(JobSpec(p))).future.result()
+    assert snap.state is JobState.SUCCEEDED, snap.error
+    assert snap.server == "f1"
+    p["1"]["inputs"]["model_name"] = "nowhere.safetensors"
+    snap = (await pool.run(JobSpec(p))).future.result()
+    assert snap.state is JobState.FAILED and "model file nowhere.safetensors is missing" in snap.error["message"]

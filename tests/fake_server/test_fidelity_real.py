@@ -4,6 +4,8 @@ Needs the `real_server` fixture (base URL of a real local server, from tests/rea
 """
 from __future__ import annotations
 
+import asyncio
+
 import random
 import uuid
 
@@ -110,6 +112,12 @@ def slow_chain(color: int) -> dict:
 async def observe_interrupt(session: aiohttp.ClientSession, base: str, prompt: dict) -> dict:
     """Queue a slow prompt and a second one, look at /queue, interrupt the first in node 2."""
     client_id = f"orch-{uuid.uuid4().hex[:8]}"
+    for _ in range(600):  # a shared server may still finish another test's job: start from idle
+        async with session.get(f"{base}/queue") as r:
+            q = await r.json()
+        if not q["queue_running"] and not q["queue_pending"]:
+            break
+        await asyncio.sleep(0.1)
     async with session.ws_connect(f"{base}/ws?clientId={client_id}") as ws:
         await ws.receive_json(timeout=5)
         ids = []

@@ -55,7 +55,8 @@ def _run_cli(argv: list[str]) -> int:
 
 def test_status_lists_three_ready_instances(real_servers: list[str], real_state_dir: Path) -> None:
     rows = local_servers_status(real_state_dir)
-    assert [r["url"] for r in rows] == real_servers == [f"http://127.0.0.1:{p}" for p in (18188, 18189, 18190)]
+    base = int(real_servers[0].rsplit(":", 1)[1])
+    assert [r["url"] for r in rows] == real_servers == [f"http://127.0.0.1:{p}" for p in (base, base + 1, base + 2)]
     assert all(r["alive"] and r["ready"] for r in rows)
     assert len({r["pid"] for r in rows}) == 3
     assert [r["id"] for r in rows] == ["local1", "local2", "local3"]
@@ -109,19 +110,20 @@ def test_trivial_prompt_runs_on_every_instance(real_servers: list[str], real_sta
 def test_start_again_reuses_running_instances(real_servers: list[str], real_state_dir: Path) -> None:
     before = {r["id"]: r["pid"] for r in local_servers_status(real_state_dir)}
     began = time.monotonic()
-    servers = start_local_servers(3, state_dir=real_state_dir)
+    servers = start_local_servers(3, base_port=int(real_servers[0].rsplit(":", 1)[1]), state_dir=real_state_dir)
     assert time.monotonic() - began < 5
     assert {s.id: s.pid for s in servers} == before
 
 
 def test_port_taken_by_another_comfyui_is_reported(real_servers: list[str], tmp_path: Path) -> None:
+    port = int(real_servers[0].rsplit(":", 1)[1])
     try:
         with pytest.raises(ProvisionError) as info:
-            start_local_servers(1, base_port=18188, state_dir=tmp_path / "other")
+            start_local_servers(1, base_port=port, state_dir=tmp_path / "other")
     finally:
         stop_local_servers(tmp_path / "other")  # in case the session servers were gone
     message = str(info.value)
-    assert "port 18188 is already in use by another ComfyUI" in message
+    assert f"port {port} is already in use by another ComfyUI" in message
     assert "--base-port" in message and "\n" not in message
 
 
