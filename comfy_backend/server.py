@@ -19,6 +19,7 @@ from .stream import EventStream
 log = logging.getLogger(__name__)
 
 _SLOW_MS = 1500.0  # a health check slower than this marks the server degraded
+_WS_GRACE_S = 5.0  # a WebSocket down longer than this marks it degraded
 
 
 class ServerHandle:
@@ -113,7 +114,9 @@ class ServerHandle:
             self._read_queue(queue)
             self.fail_count = 0
             self.last_error = None
-            slow = latency > _SLOW_MS or not self.stream.connected.is_set()
+            # A socket that cannot stay up (proxy without WebSocket support, flapping
+            # network) leaves us polling: usable, but yellow.
+            slow = latency > _SLOW_MS or self.stream.down_for() > _WS_GRACE_S
             self.health = Health.DEGRADED if slow else Health.ONLINE
             self.metrics.add_sample(self._sample(latency))
             if was_down or not self.info_ready:

@@ -67,6 +67,7 @@ class EventStream:
         self.connected = asyncio.Event()
         self.generation = 0
         self.last_message = 0.0
+        self.down_since: float | None = time.monotonic()  # None while connected
         self.queue_remaining: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -89,6 +90,10 @@ class EventStream:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing, nothing to report
                 pass
             self._task = None
+
+    def down_for(self) -> float:
+        """Seconds the socket has been down (0 while connected)."""
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
 
     def kick(self) -> None:
         """Drop the current connection (e.g. after a failed health check); the loop reconnects."""
@@ -123,6 +128,7 @@ class EventStream:
                     await ws.send_str(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
                     self.generation += 1
                     failures = 0
+                    self.down_since = None
                     self.connected.set()
                     if self.on_connection:
                         self.on_connection(True)
@@ -136,6 +142,7 @@ class EventStream:
             finally:
                 self._ws = None
                 if self.connected.is_set():
+                    self.down_since = time.monotonic()
                     self.connected.clear()
                     if self.on_connection:
                         self.on_connection(False)
