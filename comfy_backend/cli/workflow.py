@@ -11,17 +11,20 @@ from typing import Any
 from ..jobs import Target
 from ..models import JobState
 from ..runtime import Orchestrator
-from ..workflow import apply_assignments, load_api_prompt, parse_assignment, seed_inputs, vary_seed
+from ..workflow import apply_assignments, parse_assignment, seed_inputs, vary_seed
+from ..workflow.formats import WorkflowFile, load_workflow
+from ..workflow.patch import apply_seed_control, seed_controls
+from . import workflow_inspect
 from .common import resolve_servers, start_backend
 from .progress import ProgressDisplay
 
 
 def register(sub: Any) -> None:
     cmd = sub.add_parser("workflow", help="run and inspect workflow files")
-    w = cmd.add_subparsers(dest="workflow_command", metavar="{run}")
+    w = cmd.add_subparsers(dest="workflow_command", metavar="{run,validate,params,to-api}")
     w.required = True
-    run = w.add_parser("run", help="run an API-format workflow N times across the servers")
-    run.add_argument("file", help="workflow JSON (API format)")
+    run = w.add_parser("run", help="run a workflow N times across the servers")
+    run.add_argument("file", help="workflow: API or UI JSON, or a PNG/WebP saved by ComfyUI")
     run.add_argument("--servers", help="servers config (YAML or JSON)")
     run.add_argument("--set", action="append", default=[], metavar="NODE_ID.INPUT=VALUE", help="set an input value (repeatable)")
     run.add_argument("--count", type=int, default=1, help="number of runs; a seed input is varied per run")
@@ -32,16 +35,44 @@ def register(sub: Any) -> None:
     run.add_argument("--policy", choices=["default", "least-queue", "round-robin"], help="scheduling policy")
     run.add_argument("--randomize-seed", action="store_true", help="random seeds instead of seed+i")
     run.set_defaults(func=cmd_run)
+    workflow_inspect.register(w)
 
 
-def prepare_prompts(path: str, sets: list[str], count: int, randomize: bool) -> list[dict[str, Any]]:
+def prepare_prompts(path: str | WorkflowFile, sets: list[str], count: int, randomize: bool,
+                    object_info: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The prompts of a batch: converted (UI workflows, with ``object_info``), patched, seeds varied.
+
+    Seeds of UI workflows follow their own control widgets (fixed/increment/decrement/
+    randomize); API prompts have each seed moved by the run index (or randomized).
+    """
     from ..errors import WorkflowError
 
     if count < 1:
         raise WorkflowError("--count must be at least 1")
-    prompt = load_api_prompt(path)
+    wf = path if isinstance(path, WorkflowFile) else load_workflow(path)
+    prompt = workflow_inspect.prompt_of(wf, object_info)
     prompt = apply_assignments(prompt, [parse_assignment(s) for s in sets])
+    controls = seed_controls(wf.ui, object_info) if (wf.ui is not None and object_info is not None) else {}
+    if controls and not randomize:
+        return [apply_seed_control(prompt, controls, i, object_info=object_info) for i in range(count)]
     return [vary_seed(prompt, i, randomize=randomize) for i in range(count)]
+
+
+def _object_info_for(orch: Orchestrator, server: str | None) -> dict[str, Any]:
+    """The node definitions of the pinned server, else of the first usable one.
+
+    One conversion serves the whole batch: servers of one pool are expected to run the
+    same nodes (the scheduler checks each server's capabilities before dispatching).
+    """
+    async def get() -> dict[str, Any]:
+        from ..errors import NoServerAvailable
+
+        for handle in orch.pool.usable_servers():
+            if server is None or handle.id == server:
+                return await handle.client.object_info()
+        raise NoServerAvailable("no usable server to read node definitions from (needed to convert a UI workflow)")
+
+    return orch.run_coroutine(get()).result(timeout=120)
 
 
 def run_batch(
@@ -85,15 +116,23 @@ def run_batch(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    prompts = prepare_prompts(args.file, args.set, args.count, args.randomize_seed)
+    wf = load_workflow(args.file)
     config = resolve_servers(args.servers)
-    if args.count > 1 and not seed_inputs(prompts[0]):
-        print("note: the workflow has no seed input; identical runs are served from the server's cache",
-              file=sys.stderr)
+    if args.count < 1:
+        from ..errors import WorkflowError
+        raise WorkflowError("--count must be at least 1")
+    if wf.ui is None:  # API prompts are checked before any server is contacted
+        prompts = prepare_prompts(wf, args.set, args.count, args.randomize_seed)
     target = Target(server=args.server, tags=tuple(args.tag))
     out_dir = Path(args.out)
     orch = start_backend(config, policy=args.policy)
     try:
+        if wf.ui is not None:
+            prompts = prepare_prompts(wf, args.set, args.count, args.randomize_seed,
+                                      _object_info_for(orch, args.server))
+        if args.count > 1 and not seed_inputs(prompts[0]):
+            print("note: the workflow has no seed input; identical runs are served from the server's cache",
+                  file=sys.stderr)
         rows = run_batch(orch, prompts, out_dir, target=target, label=Path(args.file).stem, show_progress=True)
     finally:
         orch.close()

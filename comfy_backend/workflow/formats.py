@@ -1,0 +1,190 @@
+"""Detect and load workflow files: UI 0.4 / 1.0 JSON, API JSON, PNG or WebP with metadata.
+
+ComfyUI writes the UI workflow and the API prompt into the images it saves: PNG text
+chunks ``workflow`` and ``prompt``; WebP EXIF tags holding ``workflow:{…}`` and
+``prompt:{…}``. :func:`load_workflow` returns one :class:`WorkflowFile` whatever the
+container, validated against the shipped JSON Schemas; every failure is a
+:class:`WorkflowError` naming the file and the place inside it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import WorkflowError
+from .schema import validate_api, validate_ui
+
+Kind = Literal["ui", "api"]
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class WorkflowFile:
+    """A loaded workflow. ``ui`` and/or ``api`` are set; images may carry both."""
+
+    source: str
+    container: Literal["json", "png", "webp"]
+    ui: dict[str, Any] | None = None
+    api: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> Kind:
+        """``ui`` when a UI workflow is present (it is the richer of the two), else ``api``."""
+        return "ui" if self.ui is not None else "api"
+
+    @property
+    def version(self) -> str | None:
+        """``"0.4"`` or ``"1.0"`` for UI workflows (the shape of the top level), None for API."""
+        if self.ui is None:
+            return None
+        return "1.0" if self.ui.get("version") == 1 else "0.4"
+
+
+def detect(data: Any) -> Kind | None:
+    """``ui``, ``api`` or None for parsed JSON data."""
+    if isinstance(data, dict):
+        if isinstance(data.get("nodes"), list):
+            return "ui"
+        if data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
+            return "api"
+        if isinstance(data.get("prompt"), dict) and detect(data["prompt"]) == "api":
+            return "api"
+    return None
+
+
+def parse_json_text(text: str | bytes, source: str) -> Any:
+    """JSON with Python's extensions (``NaN`` appears in real prompts); errors name line and column."""
+    try:
+        return json.loads(text)
+    except UnicodeDecodeError:
+        raise WorkflowError(f"{source}: not a UTF-8 text file") from None
+    except json.JSONDecodeError as exc:
+        raise WorkflowError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise WorkflowError(f"{source}: JSON nested too deeply") from None
+
+
+def from_json(data: Any, source: str = "workflow") -> WorkflowFile:
+    """Classify and validate already-parsed JSON."""
+    kind = detect(data)
+    if kind == "ui":
+        return WorkflowFile(source, "json", ui=validate_ui(data, source))
+    if kind == "api":
+        if "prompt" in data and "class_type" not in data.get("prompt", {}):
+            data = data["prompt"]
+        return WorkflowFile(source, "json", api=validate_api(data, source))
+    if isinstance(data, dict) and isinstance(data.get("workflow"), dict):
+        # {"workflow": ui, "prompt"?: api} as some tools save them
+        wf = from_json(data["workflow"], f"{source}: workflow")
+        if isinstance(data.get("prompt"), dict):
+            wf.api = validate_api(data["prompt"], f"{source}: prompt")
+        wf.source = source
+        return wf
+    if isinstance(data, dict) and not data:
+        raise WorkflowError(f"{source}: the workflow is empty")
+    raise WorkflowError(f"{source}: neither a UI workflow (no 'nodes' array) nor an API prompt "
+                        "(objects with 'class_type')")
+
+
+def load_bytes(raw: bytes, source: str = "workflow") -> WorkflowFile:
+    """Load a workflow from file contents: JSON, PNG or WebP."""
+    if raw.startswith(_PNG_SIG):
+        return _from_texts(_png_texts(raw, source), source, "png")
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return _from_texts(_webp_texts(raw, source), source, "webp")
+    return from_json(parse_json_text(raw, source), source)
+
+
+def load_workflow(path: str | Path) -> WorkflowFile:
+    """Read and validate a workflow file of any supported kind."""
+    p = Path(path)
+    if not p.is_file():
+        raise WorkflowError(f"{p}: workflow file not found")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise WorkflowError(f"{p}: cannot read: {exc.strerror}") from None
+    return load_bytes(raw, str(p))
+
+
+# -- image containers -----------------------------------------------------------------
+def _from_texts(texts: dict[str, str], source: str, container: Literal["png", "webp"]) -> WorkflowFile:
+    wf = WorkflowFile(source, container)
+    if "workflow" in texts:
+        data = parse_json_text(texts["workflow"], f"{source}: workflow metadata")
+        if detect(data) == "ui":
+            wf.ui = validate_ui(data, f"{source}: workflow metadata")
+    if "prompt" in texts:
+        data = parse_json_text(texts["prompt"], f"{source}: prompt metadata")
+        if detect(data) == "api":
+            wf.api = validate_api(data, f"{source}: prompt metadata")
+    if wf.ui is None and wf.api is None:
+        raise WorkflowError(f"{source}: the image carries no ComfyUI workflow or prompt metadata")
+    return wf
+
+
+def _png_texts(raw: bytes, source: str) -> dict[str, str]:
+    """tEXt/zTXt/iTXt chunks of a PNG, parsed by hand (no decoding of the image)."""
+    out: dict[str, str] = {}
+    pos = len(_PNG_SIG)
+    while pos + 8 <= len(raw):
+        length = int.from_bytes(raw[pos:pos + 4], "big")
+        ctype = raw[pos + 4:pos + 8]
+        body = raw[pos + 8:pos + 8 + length]
+        if len(body) < length:
+            raise WorkflowError(f"{source}: truncated PNG (chunk {ctype!r} at byte {pos})")
+        pos += 12 + length
+        try:
+            if ctype == b"tEXt":
+                k, _, v = body.partition(b"\0")
+                out[k.decode("latin-1")] = v.decode("utf-8", "replace")
+            elif ctype == b"zTXt":
+                k, _, rest = body.partition(b"\0")
+                out[k.decode("latin-1")] = zlib.decompress(rest[1:]).decode("utf-8", "replace")
+            elif ctype == b"iTXt":
+                k, _, rest = body.partition(b"\0")
+                compressed, rest = rest[0], rest[2:]
+                _lang, _, rest = rest.partition(b"\0")
+                _tkey, _, text = rest.partition(b"\0")
+                out[k.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8", "replace")
+        except (zlib.error, IndexError):
+            raise WorkflowError(f"{source}: corrupt PNG text chunk {ctype.decode('latin-1')}") from None
+        if ctype == b"IEND":
+            break
+    return out
+
+
+def _webp_texts(raw: bytes, source: str) -> dict[str, str]:
+    """``workflow``/``prompt`` from the EXIF of a WebP (ComfyUI stores ``key:json`` strings in tags)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        raise WorkflowError(f"{source}: reading WebP metadata needs Pillow") from None
+    out: dict[str, str] = {}
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            exif = im.getexif()
+            for value in exif.values():
+                _take_prefixed(value, out)
+            for ifd_id in (0x8769,):
+                for value in exif.get_ifd(ifd_id).values():
+                    _take_prefixed(value, out)
+    except WorkflowError:
+        raise
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        raise WorkflowError(f"{source}: unreadable WebP image ({type(exc).__name__})") from None
+    return out
+
+
+def _take_prefixed(value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return
+    key, sep, rest = value.partition(":")
+    if sep and key.lower() in ("workflow", "prompt") and rest.lstrip().startswith("{"):
+        out[key.lower()] = rest

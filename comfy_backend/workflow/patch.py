@@ -1,0 +1,176 @@
+"""Write values into workflows, and apply seed control before submitting.
+
+Values are addressed by node id + input name. In an API prompt the input is set
+directly; in a UI workflow the value goes to its place in ``widgets_values`` (found with
+the server's node definitions), so the web editor shows it. The server ignores the
+``control_after_generate`` widget; the frontend applies it in the browser after queueing.
+We apply it ourselves: :func:`apply_seed_control` gives run ``i`` of a batch its seed.
+"""
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any, Mapping
+
+from ..errors import WorkflowError
+from .api_format import is_link
+from .graph import parse_workflow
+from .nodedefs import NodeDefs
+from .params import _is_ui
+from .widgets import named_values
+
+Values = Mapping[tuple[str, str], Any]
+#: the frontend limits random seeds to what a JavaScript number holds exactly
+RANDOM_SEED_MAX = 1125899906842624
+CONTROL_MODES = ("fixed", "increment", "decrement", "randomize")
+
+
+def apply_values(workflow: dict[str, Any], values: Values,
+                 object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of ``workflow`` (UI or API) with ``{(node_id, input): value}`` written in."""
+    if _is_ui(workflow):
+        return patch_ui(workflow, values, object_info)
+    return patch_api(workflow, values, object_info)
+
+
+def _wrap(v: Any) -> Any:
+    return {"__value__": v} if isinstance(v, list) else v
+
+
+def patch_api(prompt: dict[str, Any], values: Values,
+              object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]:
+    """Set inputs of an API prompt. A missing input is added only if the node class declares it."""
+    defs = NodeDefs.of(object_info)
+    out = copy.deepcopy(prompt)
+    for (nid, name), value in values.items():
+        node = out.get(str(nid))
+        if not isinstance(node, dict):
+            raise WorkflowError(f"[{nid!r}]: no such node in the prompt")
+        inputs = node.setdefault("inputs", {})
+        if name not in inputs and defs.input(str(node.get("class_type")), name) is None:
+            raise WorkflowError(f"[{nid!r}].inputs.{name}: node {nid} ({node.get('class_type')}) has no input {name!r}")
+        if is_link(inputs.get(name)):
+            raise WorkflowError(f"[{nid!r}].inputs.{name}: the input is linked to another node, not a value")
+        inputs[name] = _wrap(value)
+    return out
+
+
+def patch_ui(workflow: dict[str, Any], values: Values,
+             object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]:
+    """Set widget values of a UI workflow (root graph nodes) in ``widgets_values``.
+
+    Positions come from the server's node definitions; without them, only nodes that
+    name their widgets (dict-shaped ``widgets_values``, ``widgets_values_named``, or one
+    widget socket per value) can be patched.
+    """
+    defs = NodeDefs.of(object_info)
+    out = copy.deepcopy(workflow)
+    wf = parse_workflow(out)
+    for (nid, name), value in values.items():
+        node = wf.root.nodes.get(str(nid))
+        if node is None:
+            raise WorkflowError(f"nodes: no node with id {nid!r}")
+        raw = node.raw
+        for inp in node.inputs:
+            w = inp.get("widget")
+            if (inp.get("name") == name or (isinstance(w, dict) and w.get("name") == name)) and inp.get("link") is not None:
+                raise WorkflowError(f"{node.where}.inputs: {name!r} is linked to another node, not a value")
+        wv = raw.get("widgets_values")
+        if isinstance(wv, dict):
+            wv[name] = value
+            continue
+        if node.type == "PrimitiveNode" and name == "value" and isinstance(wv, list) and wv:
+            wv[0] = value
+            continue
+        if node.type not in defs:
+            raise WorkflowError(f"{node.where}: node type {node.type!r} is not in the server's object_info; "
+                                "cannot locate its widget values by name")
+        slots = defs.layout(node.type)
+        if not isinstance(wv, list):
+            wv = raw["widgets_values"] = [s.default for s in slots]
+        for slot, _old, where in named_values(slots, wv):
+            if slot.kind == "value" and slot.name == name:
+                if where is None:
+                    # the saved workflow has no value for it yet: extend to the full layout
+                    full = [v for _s, v, _w in named_values(slots, wv)]
+                    wv[:] = full
+                    where = [s.name for s in slots].index(name)
+                wv[where] = value
+                break
+        else:
+            names = [s.name for s in slots if s.kind == "value"]
+            raise WorkflowError(f"{node.where}: {node.type} has no widget {name!r} (widgets: {', '.join(names) or 'none'})")
+        named = raw.get("widgets_values_named")
+        if isinstance(named, dict) and name in named:
+            named[name] = value
+    return out
+
+
+# -- seed control ------------------------------------------------------------------------
+def seed_controls(workflow: dict[str, Any], object_info: NodeDefs | dict[str, Any] | None = None) -> dict[tuple[str, str], str]:
+    """``{(node_id, input): mode}`` for every widget with a control value in a UI workflow.
+
+    The early-2023 boolean toggle reads as ``randomize`` (true) or ``fixed`` (false).
+    """
+    if not _is_ui(workflow):
+        return {}
+    defs = NodeDefs.of(object_info)
+    out: dict[tuple[str, str], str] = {}
+    g = parse_workflow(workflow).root
+    for node in g.nodes.values():
+        if node.type == "PrimitiveNode":
+            wv = node.widgets_values
+            if isinstance(wv, list) and len(wv) > 1 and wv[1] in CONTROL_MODES:
+                for link in g.links.values():  # the control moves the value of every target widget
+                    t = g.nodes.get(link.target_id)
+                    if link.origin_id == node.key and t is not None and link.target_slot < len(t.inputs):
+                        w = t.inputs[link.target_slot].get("widget")
+                        if isinstance(w, dict) and isinstance(w.get("name"), str):
+                            out[(t.key, w["name"])] = wv[1]
+            continue
+        if node.type not in defs:
+            continue
+        for slot, value, where in named_values(defs.layout(node.type), node.widgets_values):
+            if slot.kind == "control" and slot.target and where is not None:
+                mode = value if value in CONTROL_MODES else ("randomize" if value is True else "fixed")
+                out[(node.key, slot.target)] = mode
+    return out
+
+
+def next_value(value: int, mode: str, *, index: int = 1, minimum: int = 0,
+               maximum: int = 0xFFFFFFFFFFFFFFFF, rng: random.Random | None = None) -> int:
+    """The value after ``index`` applications of control ``mode`` (clamped as the frontend does)."""
+    if mode not in CONTROL_MODES:
+        raise WorkflowError(f"seed control {mode!r}: expected one of {', '.join(CONTROL_MODES)}")
+    if index == 0 or mode == "fixed":
+        return value
+    if mode == "randomize":
+        r = rng or random.Random()
+        return r.randint(minimum, max(minimum, min(maximum, RANDOM_SEED_MAX)))
+    v = value + index if mode == "increment" else value - index
+    return max(minimum, min(maximum, v))
+
+
+def apply_seed_control(prompt: dict[str, Any], controls: Mapping[tuple[str, str], str], index: int, *,
+                       object_info: NodeDefs | dict[str, Any] | None = None,
+                       rng: random.Random | None = None) -> dict[str, Any]:
+    """The API prompt for run ``index`` of a batch: each controlled literal input moved ``index`` steps.
+
+    Run 0 is the workflow as saved (the frontend also applies control *after* queueing).
+    """
+    if index == 0 or not controls:
+        return prompt
+    defs = NodeDefs.of(object_info)
+    out = copy.deepcopy(prompt)
+    for (nid, name), mode in controls.items():
+        node = out.get(nid)
+        if not isinstance(node, dict):
+            continue
+        v = (node.get("inputs") or {}).get(name)
+        if isinstance(v, bool) or not isinstance(v, int):
+            continue
+        d = defs.input(str(node.get("class_type")), name)
+        lo = d.options.get("min", 0) if d else 0
+        hi = d.options.get("max", 0xFFFFFFFFFFFFFFFF) if d else 0xFFFFFFFFFFFFFFFF
+        node["inputs"][name] = next_value(v, mode, index=index, minimum=int(lo), maximum=int(hi), rng=rng)
+    return out
