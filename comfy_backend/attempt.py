@@ -99,9 +99,11 @@ class AttemptRunner:
         return outputs
 
     async def _prepare_prompt(self) -> dict[str, Any]:
+        server = self.server
+        base = self.job.prompt_for(server.id, server.info_version, server.client.cached_object_info)
         if not self.job.spec.uploads:
-            return self.job.spec.prompt
-        prompt = copy.deepcopy(self.job.spec.prompt)
+            return base
+        prompt = copy.deepcopy(base)
         for up in self.job.spec.uploads:
             name = await self.client.upload_image(up.data, up.filename, subfolder=up.subfolder)
             node = prompt.get(up.node_id)

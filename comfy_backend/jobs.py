@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .models import Attempt, JobSnapshot, JobState, OutputRef, Progress
 
@@ -65,8 +65,15 @@ class Target:
         return "any server"
 
 
+PromptBuilder = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 @dataclass
 class JobSpec:
+    """What to run. ``prompt`` is the API prompt; with ``build``, each server gets
+    ``build(its object_info)`` instead (a UI workflow converted with that server's own
+    node definitions), and ``prompt`` is only a representative for keys and display."""
+
     prompt: dict[str, Any]
     label: str = ""
     target: Target = field(default_factory=Target)
@@ -74,6 +81,7 @@ class JobSpec:
     extra_data: dict[str, Any] | None = None
     workflow_key: str | None = None
     max_attempts: int | None = None
+    build: PromptBuilder | None = None
 
 
 class Job:
@@ -105,6 +113,19 @@ class Job:
         # checked against ~400 node definitions, so it is computed once per server version.
         self.capability: dict[str, tuple[int, str | None]] = {}
         self.capabilities_refreshed = False
+        self._built: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def prompt_for(self, server_id: str, info_version: int, object_info: dict[str, Any] | None) -> dict[str, Any]:
+        """The prompt to send to one server (built once per server and node-list version).
+
+        Raises WorkflowError when the workflow cannot be converted for that server.
+        """
+        if self.spec.build is None or object_info is None:
+            return self.spec.prompt
+        key = (server_id, info_version)
+        if key not in self._built:
+            self._built[key] = self.spec.build(object_info)
+        return self._built[key]
 
     def snapshot(self) -> JobSnapshot:
         return JobSnapshot(

@@ -26,6 +26,7 @@ from .errors import (
     JobCancelled,
     NoServerAvailable,
     ServerError,
+    WorkflowError,
 )
 from .events import Event, JobEvent, PreviewEvent, ServerEvent
 from .jobs import Job, JobSpec
@@ -191,8 +192,13 @@ class ServerPool:
         cached = job.capability.get(server.id)
         if cached is None or cached[0] != server.info_version:
             skip = {(u.node_id, u.input) for u in job.spec.uploads}
-            missing = missing_capabilities(job.spec.prompt, info, server.models, skip)
-            cached = (server.info_version, "; ".join(missing[:3]) if missing else None)
+            try:
+                prompt = job.prompt_for(server.id, server.info_version, info)
+            except WorkflowError as exc:
+                cached = (server.info_version, f"cannot convert the workflow for it: {exc}")
+            else:
+                missing = missing_capabilities(prompt, info, server.models, skip)
+                cached = (server.info_version, "; ".join(missing[:3]) if missing else None)
             job.capability[server.id] = cached
         return None if cached[1] is None else (False, cached[1])
 

@@ -156,8 +156,13 @@ class Orchestrator:
         extra_data: dict[str, Any] | None = None,
         workflow_key: str | None = None,
         max_attempts: int | None = None,
+        build: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> JobHandle:
-        """Queue an API-format prompt; returns at once with a handle."""
+        """Queue an API-format prompt; returns at once with a handle.
+
+        With ``build``, the prompt sent to a server is ``build(that server's object_info)``
+        (e.g. a UI workflow converted with the node definitions of the server that runs it).
+        """
         spec = JobSpec(
             prompt=prompt,
             label=label,
@@ -166,6 +171,7 @@ class Orchestrator:
             extra_data=extra_data,
             workflow_key=workflow_key,
             max_attempts=max_attempts,
+            build=build,
         )
         result: cf.Future[JobSnapshot] = cf.Future()
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..jobs import Target
 from ..models import JobState
@@ -58,12 +59,25 @@ def prepare_prompts(path: str | WorkflowFile, sets: list[str], count: int, rando
     return [vary_seed(prompt, i, randomize=randomize) for i in range(count)]
 
 
-def _object_info_for(orch: Orchestrator, server: str | None) -> dict[str, Any]:
-    """The node definitions of the pinned server, else of the first usable one.
+def prompt_builders(wf: WorkflowFile, sets: list[str], count: int, randomize: bool) -> list[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """For a UI workflow: per run, a function that converts it with a server's own node
+    definitions, then applies ``--set`` and the run's seed; the pool calls it for the
+    server that runs the job."""
+    assignments = [parse_assignment(s) for s in sets]
 
-    One conversion serves the whole batch: servers of one pool are expected to run the
-    same nodes (the scheduler checks each server's capabilities before dispatching).
-    """
+    def build(object_info: dict[str, Any], index: int) -> dict[str, Any]:
+        prompt = apply_assignments(workflow_inspect.prompt_of(wf, object_info), assignments)
+        controls = seed_controls(wf.ui, object_info) if wf.ui is not None else {}
+        if controls and not randomize:
+            return apply_seed_control(prompt, controls, index, object_info=object_info)
+        return vary_seed(prompt, index, randomize=randomize)
+
+    return [functools.partial(build, index=i) for i in range(count)]
+
+
+def _object_info_for(orch: Orchestrator, server: str | None) -> dict[str, Any]:
+    """The node definitions of the pinned server, else of the first usable one: used to
+    check the workflow and ``--set`` before anything is submitted."""
     async def get() -> dict[str, Any]:
         from ..errors import NoServerAvailable
 
@@ -83,10 +97,15 @@ def run_batch(
     target: Target,
     label: str,
     show_progress: bool = True,
+    builders: list[Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Submit every prompt, follow them on the terminal, save outputs; return the JSON report rows."""
+    """Submit every prompt, follow them on the terminal, save outputs; return the JSON report rows.
+
+    With ``builders`` (one per prompt), each job is rebuilt for the server that runs it.
+    """
     handles = [
-        orch.submit(p, label=f"{label}#{i + 1}" if len(prompts) > 1 else label, target=target)
+        orch.submit(p, label=f"{label}#{i + 1}" if len(prompts) > 1 else label, target=target,
+                    build=builders[i] if builders else None)
         for i, p in enumerate(prompts)
     ]
     display = ProgressDisplay() if show_progress else None
@@ -127,13 +146,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     orch = start_backend(config, policy=args.policy)
     try:
+        builders = None
         if wf.ui is not None:
+            # Checked (and shown) with one server's node definitions; each job is then
+            # converted again with the definitions of the server that runs it.
             prompts = prepare_prompts(wf, args.set, args.count, args.randomize_seed,
                                       _object_info_for(orch, args.server))
+            builders = prompt_builders(wf, args.set, args.count, args.randomize_seed)
         if args.count > 1 and not seed_inputs(prompts[0]):
             print("note: the workflow has no seed input; identical runs are served from the server's cache",
                   file=sys.stderr)
-        rows = run_batch(orch, prompts, out_dir, target=target, label=Path(args.file).stem, show_progress=True)
+        rows = run_batch(orch, prompts, out_dir, target=target, label=Path(args.file).stem, show_progress=True,
+                         builders=builders)
     finally:
         orch.close()
     ok = all(r["status"] == "succeeded" for r in rows)

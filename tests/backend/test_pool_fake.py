@@ -238,3 +238,32 @@ async def test_model_added_after_start_is_found(pool_of):
     p["1"]["inputs"]["model_name"] = "nowhere.safetensors"
     snap = (await pool.run(JobSpec(p))).future.result()
     assert snap.state is JobState.FAILED and "model file nowhere.safetensors is missing" in snap.error["message"]
+
+
+async def test_prompt_is_built_per_server(fake_servers):
+    """With JobSpec.build, each server gets the prompt built from its own node definitions."""
+    from comfy_backend.errors import WorkflowError
+    from comfy_backend.fake_server.catalog import default_object_info
+
+    info = dict(default_object_info())
+    without_invert = {k: v for k, v in info.items() if k != "ImageInvert"}
+    a = (await fake_servers(1, object_info=without_invert, history_delay=0.01))[0]
+    b = (await fake_servers(1, history_delay=0.01))[0]
+    seen = []
+
+    def build(object_info):
+        seen.append("ImageInvert" in object_info)
+        if "ImageInvert" not in object_info:
+            raise WorkflowError("node type ImageInvert is unknown to this server")
+        p = prompt()
+        p["3"] = {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}}
+        p["2"]["inputs"]["images"] = ["3", 0]
+        return p
+
+    pool = await ServerPool(pool_config([a, b])).start()
+    try:
+        snap = (await pool.run(JobSpec(prompt(), build=build))).future.result()
+    finally:
+        await pool.close()
+    assert snap.state is JobState.SUCCEEDED, snap.error
+    assert snap.server == "f1" and False in seen and True in seen

@@ -273,3 +273,33 @@ def test_cli_bad_input_one_line(case, real_state_dir, tmp_path):
     assert "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.startswith("error:") or ": failed:" in line]
     assert len(lines) == 1, r.stderr
+
+
+def test_cli_runs_a_ui_workflow_converted_per_server(real_state_dir, tmp_path):
+    """A UI-format workflow (as the web UI saves it) runs on every server, converted there."""
+    ui = {
+        "last_node_id": 3, "last_link_id": 2, "version": 0.4,
+        "nodes": [
+            {"id": 1, "type": "EmptyImage", "pos": [0, 0], "size": [300, 130], "flags": {}, "order": 0, "mode": 0,
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1], "slot_index": 0}],
+             "properties": {"Node name for S&R": "EmptyImage"}, "widgets_values": [64, 32, 1, colour()]},
+            {"id": 2, "type": "ImageInvert", "pos": [350, 0], "size": [200, 30], "flags": {}, "order": 1, "mode": 0,
+             "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2], "slot_index": 0}],
+             "properties": {"Node name for S&R": "ImageInvert"}},
+            {"id": 3, "type": "SaveImage", "pos": [600, 0], "size": [300, 270], "flags": {}, "order": 2, "mode": 0,
+             "inputs": [{"name": "images", "type": "IMAGE", "link": 2}],
+             "properties": {"Node name for S&R": "SaveImage"}, "widgets_values": ["cli/ui"]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+        "groups": [], "config": {}, "extra": {},
+    }
+    wf = tmp_path / "ui.json"
+    wf.write_text(json.dumps(ui))
+    r = _cli("workflow", "run", str(wf), "--servers", str(real_state_dir / "servers.yaml"),
+             "--count", "3", "--out", str(tmp_path / "out"), "--json", "--set", "1.width=48")
+    assert r.returncode == 0, r.stderr
+    jobs = json.loads(r.stdout)["jobs"]
+    assert [j["status"] for j in jobs] == ["succeeded"] * 3
+    sizes = {Image.open(p).size for j in jobs for p in j["outputs"]}
+    assert sizes == {(48, 32)}
