@@ -109,10 +109,20 @@ def run_batch(
         for i, p in enumerate(prompts)
     ]
     display = ProgressDisplay() if show_progress else None
-    while not all(h.done() for h in handles):
-        if display:
-            display.update([s for s in (h.snapshot() for h in handles) if s])
-        time.sleep(0.1)
+    try:
+        while not all(h.done() for h in handles):
+            if display:
+                display.update([s for s in (h.snapshot() for h in handles) if s])
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        # Ctrl-C: withdraw our jobs from the servers (queued ones deleted, running ones
+        # interrupted) instead of leaving them to run for nobody.
+        print("\ncancelling the jobs on the servers…", file=sys.stderr)
+        for h in handles:
+            h.cancel()
+        for h in handles:
+            h.result(timeout=30)
+        raise
     finals = [h.result() for h in handles]
     if display:
         display.update(finals, force=True)
