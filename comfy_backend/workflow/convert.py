@@ -16,8 +16,10 @@ from typing import Any
 
 from ..errors import WorkflowError
 from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, Graph, Link, Node, Workflow, parse_workflow
-from .groupnodes import expand_group_nodes
-from .nodedefs import NodeDefs
+from .era import Era
+from .groupnodes import expand_group_nodes, is_group_node_type
+from .nodedefs import NodeDefs, WidgetSlot
+from .promotion import promotion
 from .textproc import SAVE_NODE_TYPES, apply_text_replacements, resolve_dynamic_prompt
 from .widgets import named_values
 
@@ -31,46 +33,6 @@ VIRTUAL_TYPES = frozenset({
 #: Virtual nodes that forward their input to their output.
 PASS_THROUGH_TYPES = frozenset({"Reroute", "Reroute (rgthree)"})
 _MAX_DEPTH = 200  # reroute/bypass chains; well below Python's recursion limit
-
-
-@dataclass(frozen=True, slots=True)
-class Era:
-    """Behaviour that changed between frontend versions, inferred from the saved workflow.
-
-    The corpus of frontend-made pairs shows three generations: the legacy frontend bundled
-    with ComfyUI (2023 to mid-2024, no ``extra.frontendVersion``), which sent *every*
-    widget that had a value, including the image ``upload`` button (named
-    ``choose file to upload`` in 2023); the TypeScript
-    frontend before 1.16, which drops an unlinked converted widget; and 1.16+, where every
-    widget has an input socket and only links override values.
-    """
-
-    frontend: tuple[int, ...] | None
-    legacy: bool
-    drop_unlinked_converted: bool
-    upload_name: str = "upload"
-
-    @classmethod
-    def of(cls, wf: Workflow) -> "Era":
-        fv = wf.extra.get("frontendVersion")
-        version: tuple[int, ...] | None = None
-        if isinstance(fv, str):
-            try:
-                version = tuple(int(p) for p in fv.split(".")[:3])
-            except ValueError:
-                version = None
-        nodes = wf.root.nodes.values()
-        legacy = version is None and not any("cnr_id" in n.properties for n in nodes)
-        upload_name = "upload"
-        if legacy and not ("ds" in wf.extra or any(isinstance(n.raw.get("pos"), dict) for n in nodes)
-                           or any("shape" in i for n in nodes for i in n.inputs)):
-            upload_name = "choose file to upload"  # 2023 naming of the button
-        return cls(version, legacy, version is None or version < (1, 16), upload_name)
-
-    @classmethod
-    def current(cls) -> "Era":
-        """The behaviour of today's frontend (used for workflows made by tools, not saved by a browser)."""
-        return cls((1, 99), False, False)
 
 
 @dataclass(slots=True)
@@ -122,7 +84,10 @@ class _Converter:
             sub = self.wf.subgraphs.get(node.type)
             if sub is None or node.mode in (MODE_NEVER, MODE_BYPASS):
                 continue
-            child = _Ctx(sub, f"{ctx.prefix}{node.key}:", node, ctx, promoted_values(node, sub))
+            promo = promotion(node, sub)
+            child = _Ctx(sub, f"{ctx.prefix}{node.key}:", node, ctx, promo.input_values())
+            for (inner, name), (_pos, value) in promo.by_widget.items():
+                self.overrides[(f"{child.prefix}{inner}", name)] = value   # proxyWidgets on the host
             ctx.children[node.key] = child
             self.build_contexts(child, depth + 1)
 
@@ -240,9 +205,8 @@ class _Converter:
                 by_widget[w["name"]] = inp
         for slot, value, where in named_values(self.defs.layout(node.type), node.widgets_values):
             if slot.kind != "value":
-                if self.era.legacy and where is not None:
-                    if slot.kind == "upload":
-                        inputs[self.era.upload_name] = value
+                if where is not None:
+                    self.legacy_companion(slot, value, inputs)
                 continue
             if where is None and (slot.force_input or self.opts.missing_widgets == "omit"):
                 continue
@@ -272,6 +236,13 @@ class _Converter:
                 v = r[1]
                 inputs[name] = {"__value__": v} if isinstance(v, list) else v
         return inputs
+
+    def legacy_companion(self, slot: WidgetSlot, value: Any, inputs: dict[str, Any]) -> None:
+        """Companion widgets that older frontends sent along (see :mod:`.era`)."""
+        if slot.kind == "upload" and self.era.upload_name:
+            inputs[self.era.upload_name] = value
+        elif slot.kind == "control" and isinstance(value, bool) and self.era.seed_toggle_name:
+            inputs[self.era.seed_toggle_name] = value
 
     def lookup_widget(self, ctx: _Ctx, node_name: str, widget: str) -> Any:
         nodes = [n for n in ctx.graph.nodes.values() if n.properties.get("Node name for S&R") == node_name]
@@ -317,31 +288,6 @@ def bypass_slot(node: Node, slot: int, target_type: Any) -> int | None:
     return None
 
 
-def promoted_values(host: Node, sub: Graph) -> dict[int, Any]:
-    """Subgraph input index → the host's widget value for it (promoted widgets).
-
-    The host's ``widgets_values`` are positional over the subgraph inputs that feed a
-    widget inside (in subgraph input order).
-    """
-    wv = host.widgets_values
-    if not isinstance(wv, list) or not wv:
-        return {}
-    widget_inputs: list[int] = []
-    for k, si in enumerate(sub.sub_inputs):
-        if _feeds_widget(sub, k):
-            widget_inputs.append(k)
-    return {k: wv[pos] for pos, k in enumerate(widget_inputs) if pos < len(wv)}
-
-
-def _feeds_widget(sub: Graph, k: int) -> bool:
-    for link in sub.links.values():
-        if link.origin_id == SUBGRAPH_INPUT_ID and link.origin_slot == k:
-            t = sub.nodes.get(link.target_id)
-            if t is not None and link.target_slot < len(t.inputs) and isinstance(t.inputs[link.target_slot].get("widget"), dict):
-                return True
-    return False
-
-
 def to_api(workflow: dict[str, Any] | Workflow, object_info: NodeDefs | dict[str, Any],
            options: ConvertOptions | None = None) -> dict[str, Any]:
     """Convert a UI-format workflow to an API prompt for the server described by ``object_info``.
@@ -350,7 +296,8 @@ def to_api(workflow: dict[str, Any] | Workflow, object_info: NodeDefs | dict[str
     types the server does not know.
     """
     wf = workflow if isinstance(workflow, Workflow) else parse_workflow(workflow)
-    if wf.group_nodes or any(n.type.startswith(("workflow>", "workflow/")) for n in wf.root.nodes.values()):
-        wf = expand_group_nodes(wf)
+    defs = NodeDefs.of(object_info)
+    if any(is_group_node_type(n.type) for n in wf.root.nodes.values()):
+        wf = expand_group_nodes(wf, defs)
     opts = options or ConvertOptions()
-    return _Converter(wf, NodeDefs.of(object_info), opts).convert()
+    return _Converter(wf, defs, opts).convert()

@@ -18,6 +18,8 @@ from ..errors import WorkflowError
 from .api_format import is_link
 from .graph import MODE_BYPASS, MODE_NEVER, Workflow, parse_workflow
 from .nodedefs import InputDef, NodeDefs, WidgetSlot
+from .groupnodes import expand_group_nodes, is_group_node_type
+from .subgraph_fields import inner_widgets
 from .widgets import named_values
 
 WorkflowLike = dict[str, Any]
@@ -146,9 +148,11 @@ def _is_ui(workflow: WorkflowLike) -> bool:
 
 
 def list_fields(workflow: WorkflowLike | Workflow, object_info: NodeDefs | dict[str, Any] | None = None) -> list[Field]:
-    """Every settable widget input of every node (root graph), in node order.
+    """Every settable widget input of every node, in node order.
 
-    Linked inputs are not settable and are left out; muted/bypassed and frontend-only
+    Nodes inside subgraph instances follow, under their API prompt ids (``outer:inner``),
+    with the value the instance uses (a promoted value owned by the host, or the inner
+    node's own). Linked inputs are not settable and are left out; muted/bypassed and frontend-only
     nodes (notes, reroutes) too. Without ``object_info`` a UI workflow's values are named
     from its own widget input sockets (or ``widget_N`` when that is not possible).
     """
@@ -189,6 +193,8 @@ def _guess_type(v: Any) -> str:
 
 def _ui_fields(wf: Workflow, defs: NodeDefs) -> list[Field]:
     from .convert import VIRTUAL_TYPES
+    if any(is_group_node_type(n.type) for n in wf.root.nodes.values()):
+        wf = expand_group_nodes(wf, defs, strict=False)   # inner nodes under their prompt ids
     out: list[Field] = []
     for node in wf.root.nodes.values():
         if node.mode in (MODE_NEVER, MODE_BYPASS) or (node.type in VIRTUAL_TYPES and node.type != "PrimitiveNode"):
@@ -203,6 +209,8 @@ def _ui_fields(wf: Workflow, defs: NodeDefs) -> list[Field]:
                                  node_title=title, type=_guess_type(wv[0]), value=wv[0],
                                  control=wv[1] if len(wv) > 1 and isinstance(wv[1], str) else None))
             continue
+        if node.type in wf.subgraphs:
+            continue  # its widgets are listed below, under the ids of the inner nodes
         if node.type in defs:
             vals = named_values(defs.layout(node.type), node.widgets_values)
             controls = {s.target: v for s, v, _ in vals if s.kind == "control"}
@@ -216,6 +224,10 @@ def _ui_fields(wf: Workflow, defs: NodeDefs) -> list[Field]:
                                  control=controls.get(slot.name) if isinstance(controls.get(slot.name), str) else None))
         else:
             out.extend(_fields_without_defs(node, title, linked))
+    for iw in inner_widgets(wf, defs):
+        out.append(Field(node_id=iw.exec_id, input_name=iw.slot.name, node_type=iw.node.type, node_title=iw.title,
+                         type=iw.slot.type, value=iw.value, default=iw.slot.default, constraints=constraints_of(iw.slot),
+                         control=iw.control if isinstance(iw.control, str) else None))
     return out
 
 

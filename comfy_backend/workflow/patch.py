@@ -14,9 +14,11 @@ from typing import Any, Mapping
 
 from ..errors import WorkflowError
 from .api_format import is_link
-from .graph import parse_workflow
+from .graph import Node, Workflow, parse_workflow
 from .nodedefs import NodeDefs
 from .params import _is_ui
+from .groupnodes import expand_group_nodes, group_widget_position, is_group_node_type
+from .subgraph_fields import find_inner_widget, inner_widgets, instances
 from .widgets import named_values
 
 Values = Mapping[tuple[str, str], Any]
@@ -57,11 +59,13 @@ def patch_api(prompt: dict[str, Any], values: Values,
 
 def patch_ui(workflow: dict[str, Any], values: Values,
              object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]:
-    """Set widget values of a UI workflow (root graph nodes) in ``widgets_values``.
+    """Set widget values of a UI workflow in ``widgets_values``.
 
     Positions come from the server's node definitions; without them, only nodes that
     name their widgets (dict-shaped ``widgets_values``, ``widgets_values_named``, or one
-    widget socket per value) can be patched.
+    widget socket per value) can be patched. Nodes inside subgraph instances are addressed
+    by their prompt id (``outer:inner``): a promoted value is written on the host node,
+    any other into the subgraph definition, which is refused when several nodes share it.
     """
     defs = NodeDefs.of(object_info)
     out = copy.deepcopy(workflow)
@@ -69,41 +73,73 @@ def patch_ui(workflow: dict[str, Any], values: Values,
     for (nid, name), value in values.items():
         node = wf.root.nodes.get(str(nid))
         if node is None:
-            raise WorkflowError(f"nodes: no node with id {nid!r}")
-        raw = node.raw
+            if ":" not in str(nid):
+                raise WorkflowError(f"nodes: no node with id {nid!r}")
+            in_group = group_widget_position(wf, defs, str(nid), name)
+            if in_group is not None:  # a legacy group node holds its inner nodes' values
+                in_group[0].raw["widgets_values"][in_group[1]] = value
+            else:
+                _patch_inner(wf, defs, str(nid), name, value)
+            continue
         for inp in node.inputs:
             w = inp.get("widget")
             if (inp.get("name") == name or (isinstance(w, dict) and w.get("name") == name)) and inp.get("link") is not None:
                 raise WorkflowError(f"{node.where}.inputs: {name!r} is linked to another node, not a value")
-        wv = raw.get("widgets_values")
+        wv = node.raw.get("widgets_values")
         if isinstance(wv, dict):
             wv[name] = value
             continue
         if node.type == "PrimitiveNode" and name == "value" and isinstance(wv, list) and wv:
             wv[0] = value
             continue
-        if node.type not in defs:
-            raise WorkflowError(f"{node.where}: node type {node.type!r} is not in the server's object_info; "
-                                "cannot locate its widget values by name")
-        slots = defs.layout(node.type)
-        if not isinstance(wv, list):
-            wv = raw["widgets_values"] = [s.default for s in slots]
-        for slot, _old, where in named_values(slots, wv):
-            if slot.kind == "value" and slot.name == name:
-                if where is None:
-                    # the saved workflow has no value for it yet: extend to the full layout
-                    full = [v for _s, v, _w in named_values(slots, wv)]
-                    wv[:] = full
-                    where = [s.name for s in slots].index(name)
-                wv[where] = value
-                break
-        else:
-            names = [s.name for s in slots if s.kind == "value"]
-            raise WorkflowError(f"{node.where}: {node.type} has no widget {name!r} (widgets: {', '.join(names) or 'none'})")
-        named = raw.get("widgets_values_named")
-        if isinstance(named, dict) and name in named:
-            named[name] = value
+        write_widget(node, name, value, defs)
     return out
+
+
+def write_widget(node: Node, name: str, value: Any, defs: NodeDefs) -> None:
+    """Write widget ``name`` of ``node`` into its ``widgets_values`` (positions from ``defs``)."""
+    raw = node.raw
+    if node.type not in defs:
+        raise WorkflowError(f"{node.where}: node type {node.type!r} is not in the server's object_info; "
+                            "cannot locate its widget values by name")
+    slots = defs.layout(node.type)
+    wv = raw.get("widgets_values")
+    if isinstance(wv, dict):
+        wv[name] = value
+        return
+    if not isinstance(wv, list):
+        wv = raw["widgets_values"] = [s.default for s in slots]
+    for slot, _old, where in named_values(slots, wv):
+        if slot.kind == "value" and slot.name == name:
+            if where is None:
+                # the saved workflow has no value for it yet: extend to the full layout
+                wv[:] = [v for _s, v, _w in named_values(slots, wv)]
+                where = [s.name for s in slots].index(name)
+            wv[where] = value
+            break
+    else:
+        names = [s.name for s in slots if s.kind == "value"]
+        raise WorkflowError(f"{node.where}: {node.type} has no widget {name!r} (widgets: {', '.join(names) or 'none'})")
+    named = raw.get("widgets_values_named")
+    if isinstance(named, dict) and name in named:
+        named[name] = value
+
+
+def _patch_inner(wf: Workflow, defs: NodeDefs, exec_id: str, name: str, value: Any) -> None:
+    """A widget of a node inside a subgraph instance: on the host when promoted, else in the definition."""
+    iw = find_inner_widget(wf, defs, exec_id, name)
+    if iw.definition is not None and (n := instances(wf, iw.definition)) > 1:
+        where = "the promoted value lives on a node" if iw.promoted else "the value lives"
+        raise WorkflowError(f"node {exec_id}: {where} inside subgraph definition {iw.definition} that {n} nodes "
+                            f"use, so setting {name!r} would change all of them; promote the widget to the "
+                            "subgraph node in the editor")
+    if not iw.promoted:
+        write_widget(iw.node, name, value, defs)
+        return
+    wv = iw.owner.raw.get("widgets_values")
+    if not isinstance(wv, list) or iw.owner_index is None:
+        raise WorkflowError(f"{iw.owner.where}.widgets_values: no promoted value to set for {exec_id}.{name}")
+    wv[iw.owner_index] = value
 
 
 # -- seed control ------------------------------------------------------------------------
@@ -116,7 +152,10 @@ def seed_controls(workflow: dict[str, Any], object_info: NodeDefs | dict[str, An
         return {}
     defs = NodeDefs.of(object_info)
     out: dict[tuple[str, str], str] = {}
-    g = parse_workflow(workflow).root
+    wf = parse_workflow(workflow)
+    if any(is_group_node_type(n.type) for n in wf.root.nodes.values()):
+        wf = expand_group_nodes(wf, defs, strict=False)   # group seeds under their prompt ids
+    g = wf.root
     for node in g.nodes.values():
         if node.type == "PrimitiveNode":
             wv = node.widgets_values
@@ -132,9 +171,15 @@ def seed_controls(workflow: dict[str, Any], object_info: NodeDefs | dict[str, An
             continue
         for slot, value, where in named_values(defs.layout(node.type), node.widgets_values):
             if slot.kind == "control" and slot.target and where is not None:
-                mode = value if value in CONTROL_MODES else ("randomize" if value is True else "fixed")
-                out[(node.key, slot.target)] = mode
+                out[(node.key, slot.target)] = _mode(value)
+    for iw in inner_widgets(wf, defs):
+        if iw.control is not None:
+            out[(iw.exec_id, iw.slot.name)] = _mode(iw.control)
     return out
+
+
+def _mode(value: Any) -> str:
+    return value if value in CONTROL_MODES else ("randomize" if value is True else "fixed")
 
 
 def next_value(value: int, mode: str, *, index: int = 1, minimum: int = 0,

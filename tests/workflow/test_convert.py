@@ -77,10 +77,10 @@ def test_unknown_types_and_keep() -> None:
     assert to_api(wf, OI, ConvertOptions(unknown_nodes="keep"))["6"]["class_type"] == "MysteryDecode"
 
 
-def test_group_nodes_are_refused_clearly() -> None:
+def test_group_node_without_definition_is_a_clear_error() -> None:
     wf = copy.deepcopy(WF)
     node(wf, 6)["type"] = "workflow>MyGroup"
-    with pytest.raises(WorkflowError, match="legacy group node 'workflow>MyGroup'"):
+    with pytest.raises(WorkflowError, match=r"group node 'workflow>MyGroup' has no definition in extra.groupNodes"):
         to_api(wf, OI)
 
 

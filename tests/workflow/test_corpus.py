@@ -43,14 +43,15 @@ def test_every_ui_file_converts_or_is_refused_clearly() -> None:
         try:
             prompt = to_api(data, defs, ConvertOptions(unknown_nodes="keep"))
         except WorkflowError as exc:
-            assert "legacy group node" in str(exc), f"{path.name}: {exc}"
+            # a group node whose definition is not in the file (the frontend could not load it either)
+            assert "has no definition in extra.groupNodes" in str(exc), f"{path.name}: {exc}"
             refused += 1
             continue
         for nid, node in prompt.items():
             for name, v in node["inputs"].items():
                 if isinstance(v, list):  # every remaining link points at a node of the prompt
                     assert v[0] in prompt, f"{path.name}: {nid}.{name} -> {v}"
-    assert refused < 25
+    assert refused < 5
 
 
 @needs_corpus
