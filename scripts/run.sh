@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, then run ryven-comfy.
+# The main job on a fresh machine: install, then open the ryven-comfy editor (Ryven canvas of
+# ComfyUI workflow nodes) with the example project.
 # With no servers configured, local CPU ComfyUI servers are installed (once, cached) and started.
-# Extra arguments go to 'ryven-comfy demo' (e.g. --servers my-servers.yaml --count 12).
+# Extra arguments go to 'ryven-comfy editor' (e.g. my-project.orchestrator.json --servers my.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/ryven-comfy demo "$@"
+bash scripts/system_deps.sh
+[[ "$(id -u)" == "0" ]] && export QTWEBENGINE_DISABLE_SANDBOX=1
+if [[ $# -eq 0 || "$1" == -* ]]; then
+  set -- example_projects/cpu_chain.orchestrator.json "$@"
+fi
+exec .venv/bin/ryven-comfy editor "$@"

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
+bash scripts/system_deps.sh   # Qt's system libraries (GUI tests); installs only what is missing
 export QT_QPA_PLATFORM=offscreen
 [[ "$(id -u)" == "0" ]] && export QTWEBENGINE_DISABLE_SANDBOX=1
 echo "== provisioning the local CPU ComfyUI (cached after the first run)" >&2

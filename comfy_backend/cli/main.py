@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from ..errors import ComfyBackendError, ConfigError, WorkflowError
-from . import demo, local_servers, servers, workflow
+from . import demo, editor, local_servers, run_project, servers, workflow
 
 EXIT_OK = 0
 EXIT_FAILED = 1      # jobs failed, servers unreachable
@@ -26,14 +26,38 @@ def build_parser() -> argparse.ArgumentParser:
     servers.register(sub)
     workflow.register(sub)
     local_servers.register(sub)
+    editor.register(sub)
+    run_project.register(sub)
     return parser
+
+
+def _configure_logging(verbose: int) -> None:
+    """Console: warnings (more with -v); file: a rotating INFO log for later diagnosis."""
+    import logging.handlers
+    import os
+    from pathlib import Path
+
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING - 10 * min(verbose, 2))
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    log_dir = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "ryven-comfy"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(log_dir / "ryven-comfy.log", maxBytes=2_000_000, backupCount=3)
+    except OSError:
+        return  # a read-only home must not stop the program
+    fh.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(fh)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, WorkflowError) as exc:

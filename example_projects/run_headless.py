@@ -1,0 +1,45 @@
+"""Run a ryven-comfy project from Python with ryvencore only (no Qt), like ``ryven-comfy run``.
+
+    python example_projects/run_headless.py example_projects/cpu_chain.orchestrator.json \
+        --servers ~/.cache/ryven-comfy/local-servers/servers.yaml --out outputs
+
+The project's flows are loaded into a ryvencore Session; nodes can be changed
+from code before the run (here: the Number node feeding the colour).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ryvencore import Data
+
+from comfy_backend.cli.common import resolve_servers, start_backend
+from ryven_comfy_nodes.headless import open_project, report, run_flows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("project")
+    ap.add_argument("--servers")
+    ap.add_argument("--out", default="ryven-comfy-outputs")
+    ap.add_argument("--colour", type=lambda s: int(s, 0), default=None, help="e.g. 0x336699 for the Number node")
+    args = ap.parse_args()
+
+    session, flows = open_project(args.project)          # a ryvencore Session with the project's flows
+    if args.colour is not None:
+        for node in flows[0].nodes:
+            if node.title == "Number":
+                node.inputs[0].default = Data(args.colour)
+    orch = start_backend(resolve_servers(args.servers))  # the pool runs on its own thread
+    try:
+        runs = run_flows(orch, flows, out_dir=Path(args.out))  # branches in parallel; waits here
+        rows = report(orch, flows, Path(args.out))
+    finally:
+        orch.close()
+    print(json.dumps(rows, indent=2))
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

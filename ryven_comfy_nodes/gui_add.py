@@ -1,0 +1,95 @@
+"""The "Add workflow node…" dialog: name, target, and a workflow file (JSON/PNG) or a blank template."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                            QLineEdit, QPushButton, QWidget)
+
+from .context import current_context
+from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
+
+#: a model-free starting point that runs on any ComfyUI server
+BLANK_TEMPLATE = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 1, "color": 0},
+          "_meta": {"title": "Image"}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ryven-comfy/blank"},
+          "_meta": {"title": "image"}},
+}
+
+
+def object_info_from_a_server(timeout: float = 60.0) -> dict[str, Any] | None:
+    """``/object_info`` of the first reachable server (cached by the client), for UI-format workflows."""
+    ctx = current_context(create=False)
+    if ctx is None:
+        return None
+    for sid, snap in sorted(ctx.servers.items()):
+        if snap.health.value in ("online", "degraded"):
+            server = ctx.orch.pool.servers[sid]
+            return ctx.orch.run_coroutine(server.client.object_info()).result(timeout)
+    return None
+
+
+class AddWorkflowDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add workflow node")
+        self.spec: WorkflowSpec | None = None
+        form = QFormLayout(self)
+        self.name = QLineEdit()
+        form.addRow("Name", self.name)
+        row = QHBoxLayout()
+        self.file = QLineEdit()
+        self.file.setPlaceholderText("empty: a blank template (EmptyImage → SaveImage)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.file)
+        row.addWidget(browse)
+        form.addRow("Workflow file", row)
+        self.target_box = QComboBox()
+        self.target_box.addItem("auto (scheduler)", None)
+        ctx = current_context(create=False)
+        for sid in sorted(ctx.servers) if ctx else []:
+            self.target_box.addItem(f"server {sid}", sid)
+        form.addRow("Run on", self.target_box)
+        self.error = QLabel()
+        self.error.setStyleSheet("color:#f87171")
+        self.error.setWordWrap(True)
+        form.addRow(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Workflow", "", "Workflows (*.json *.png *.webp)")
+        if path:
+            self.file.setText(path)
+            if not self.name.text():
+                self.name.setText(Path(path).stem.removesuffix("_api").replace("_", " "))
+
+    def target(self) -> TargetSpec:
+        sid = self.target_box.currentData()
+        return TargetSpec(server=sid) if sid else TargetSpec()
+
+    def _accept(self) -> None:
+        name = self.name.text().strip() or "workflow"
+        try:
+            self.spec = build_spec(name, self.file.text().strip())
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog
+            self.error.setText(str(exc))
+            return
+        self.accept()
+
+
+def build_spec(name: str, path: str) -> WorkflowSpec:
+    """A spec from a file (a UI workflow is converted with a connected server's object_info) or the template."""
+    if not path:
+        return spec_from_prompt(BLANK_TEMPLATE, name, slug(name))
+    try:
+        return load_workflow_file(path, title=name)
+    except Exception as exc:
+        if "UI-format" not in str(exc):
+            raise
+        return load_workflow_file(path, title=name, object_info=object_info_from_a_server())

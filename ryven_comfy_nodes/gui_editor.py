@@ -1,0 +1,196 @@
+"""What we add to Ryven's main window: the servers dock, the ComfyUI menu, workflow classes at run time, autosave.
+
+Ryven has no plugin API for docks or menus; ``install`` extends the
+``MainWindow`` returned by ``run_ryven`` (or found among top-level widgets when
+Ryven loaded the package by itself). It is idempotent.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QKeySequence
+from qtpy.QtWidgets import QAction, QApplication, QDockWidget, QFileDialog, QMessageBox
+
+from .autosave import Autosaver
+from .classes import PACKAGE, register, unique_spec, workflow_class
+from .context import current_context
+from .gui_add import AddWorkflowDialog
+from .gui_docks import ServersPanel
+from .project_format import (SUFFIX, export_flows, load_into_flow, load_orchestrator, save_orchestrator)
+from .workflow_node import WorkflowNode
+from .workflow_spec import WorkflowSpec
+
+log = logging.getLogger(__name__)
+AUTOSAVE_MS = 60_000
+
+
+def find_main_window() -> Any:
+    return next((w for w in QApplication.topLevelWidgets() if w.__class__.__name__ == "MainWindow"), None)
+
+
+def install(editor: Any) -> None:
+    """Add the dock, the menu and autosave to Ryven's main window (once)."""
+    if editor is None or getattr(editor, "_ryven_comfy", None) is not None:
+        return
+    state: dict[str, Any] = {}
+    editor._ryven_comfy = state
+    dock = QDockWidget("ComfyUI servers", editor)
+    dock.setObjectName("ryven_comfy_servers_dock")
+    dock.setWidget(ServersPanel(dock))
+    editor.addDockWidget(Qt.BottomDockWidgetArea, dock)
+    console = getattr(editor.ui, "consoleDock", None)
+    if console is not None and editor.dockWidgetArea(console) == Qt.BottomDockWidgetArea:
+        editor.tabifyDockWidget(console, dock)
+    QTimer.singleShot(0, dock.raise_)
+    editor.ui.menuDocks.addAction(dock.toggleViewAction())
+    state["dock"] = dock
+    menu = editor.menuBar().addMenu("ComfyUI")
+    state["menu"] = menu
+
+    def action(text: str, slot: Any, shortcut: str | None = None) -> QAction:
+        a = QAction(text, editor)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.triggered.connect(lambda _=False: slot())
+        menu.addAction(a)
+        return a
+
+    state["run_flow"] = action("Run flow", lambda: run_current_flow(editor), "Ctrl+R")
+    action("Add workflow node…", lambda: add_workflow_dialog(editor), "Ctrl+Shift+A")
+    menu.addSeparator()
+    action("Import project (.orchestrator.json)…", lambda: import_dialog(editor))
+    action("Export project (.orchestrator.json)…", lambda: export_dialog(editor))
+    autosaver = Autosaver()
+    state["autosaver"] = autosaver
+    timer = QTimer(editor)
+    timer.timeout.connect(lambda: autosave(editor))
+    timer.start(AUTOSAVE_MS)
+    state["autosave_timer"] = timer
+
+
+def run_current_flow(editor: Any) -> Any:
+    ctx = current_context()
+    if ctx is None:
+        QMessageBox.warning(editor, "ryven-comfy", "No servers configured: start the editor with 'ryven-comfy editor'.")
+        return None
+    return ctx.runner.run_flow(editor.get_current_flow())
+
+
+def fit_flow(editor: Any, margin: float = 40.0) -> None:
+    """Zoom the current flow view so that every node is visible."""
+    flow = editor.get_current_flow()
+    view = editor.flow_UIs[flow].flow_view
+    items = [n.gui.item for n in flow.nodes if getattr(getattr(n, "gui", None), "item", None) is not None]
+    if not items:
+        return
+    rect = items[0].sceneBoundingRect()
+    for it in items[1:]:
+        rect = rect.united(it.sceneBoundingRect())
+    view.fitInView(rect.adjusted(-margin, -margin, margin, margin), Qt.KeepAspectRatio)
+    view.centerOn(rect.center())
+    view._current_scale = view.transform().m11()  # keep Ryven's own zoom bookkeeping in step
+
+
+# -- workflow classes while the editor runs ------------------------------------------------------
+def register_workflow(editor: Any, spec: WorkflowSpec) -> type[WorkflowNode]:
+    """The class of a workflow, registered in the running editor and listed in its node list."""
+    cls = workflow_class(spec)
+    session = editor.core_session
+    if cls not in session.nodes:
+        register(session, [cls])
+        package = next((p for c, p in editor.node_packages.items()
+                        if p is not None and getattr(p, "name", None) == PACKAGE), None)
+        editor.node_packages[cls] = package  # so that a saved project lists our package as required
+        editor.nodes_list_widget.update_list(session.nodes)
+        editor.nodes_list_widget.make_pack_hier()
+    return cls
+
+
+def add_workflow_dialog(editor: Any) -> None:
+    dlg = AddWorkflowDialog(editor)
+    if dlg.exec() and dlg.spec is not None:
+        add_workflow_node(editor, dlg.spec, dlg.target())
+
+
+def add_workflow_node(editor: Any, spec: WorkflowSpec, target: Any = None) -> WorkflowNode:
+    """Create a node of ``spec`` in the current flow (registering its class if new)."""
+    cls = register_workflow(editor, unique_spec(spec))
+    node = editor.get_current_flow().create_node(cls)
+    if target is not None:
+        node.target = target
+    return node
+
+
+# -- pickle-free projects ------------------------------------------------------------------------
+def positions(node: Any) -> tuple[float, float]:
+    item = getattr(getattr(node, "gui", None), "item", None)
+    if item is None:
+        return (0.0, 0.0)
+    return (float(item.pos().x()), float(item.pos().y()))
+
+
+def export_project(editor: Any, path: Path) -> None:
+    save_orchestrator(export_flows(list(editor.core_session.flows), positions), path)
+
+
+def import_orchestrator(editor: Any, path: Path) -> list[Any]:
+    """Load a ``.orchestrator.json`` into the editor: its first flow into the current one, others as new flows."""
+    project = load_orchestrator(path)
+    nodes = []
+    for i, entry in enumerate(project.flows):
+        for n in entry.nodes:
+            if n.kind == "workflow" and n.spec is not None:
+                register_workflow(editor, n.spec)
+        if i == 0:
+            flow = editor.get_current_flow()
+        else:
+            flow = editor.core_session.create_flow(entry.title)
+        nodes += load_into_flow(flow, _centred(editor, flow, entry))
+    return nodes
+
+
+def _centred(editor: Any, flow: Any, entry: Any) -> Any:
+    """The flow entry moved so that its nodes sit around the view's centre (Ryven's scene has no negative side)."""
+    if not entry.nodes:
+        return entry
+    view = editor.flow_UIs[flow].flow_view
+    centre = view.mapToScene(view.viewport().rect().center())
+    xs = [n.pos[0] for n in entry.nodes]
+    ys = [n.pos[1] for n in entry.nodes]
+    dx = max(centre.x() - (min(xs) + max(xs)) / 2, 400 - min(xs))
+    dy = max(centre.y() - (min(ys) + max(ys)) / 2, 300 - min(ys))
+    moved = entry.model_copy(deep=True)
+    for n in moved.nodes:
+        n.pos = (n.pos[0] + dx, n.pos[1] + dy)
+    return moved
+
+
+def import_dialog(editor: Any) -> None:
+    path, _ = QFileDialog.getOpenFileName(editor, "Import project", "", f"ryven-comfy project (*{SUFFIX})")
+    if path:
+        try:
+            import_orchestrator(editor, Path(path))
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            QMessageBox.warning(editor, "Import failed", str(exc))
+
+
+def export_dialog(editor: Any) -> None:
+    path, _ = QFileDialog.getSaveFileName(editor, "Export project", "project" + SUFFIX, f"ryven-comfy project (*{SUFFIX})")
+    if path:
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        export_project(editor, Path(path))
+
+
+def autosave(editor: Any) -> Path | None:
+    state = getattr(editor, "_ryven_comfy", None)
+    if not state:
+        return None
+    try:
+        return state["autosaver"].save(export_flows(list(editor.core_session.flows), positions))
+    except Exception:  # noqa: BLE001 - autosave must never break the editor
+        log.exception("autosave failed")
+        return None

@@ -1,0 +1,181 @@
+"""The workflow node in the editor: status with server, progress, thumbnails, Run / Run preview."""
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout,
+                            QWidget)
+from ryven.gui_env import NodeGUI, NodeMainWidget
+
+from .context import current_context
+from .gui_inspector import WorkflowInspector
+from .gui_media import ThumbStrip
+from .gui_params import ParamInputWidget
+from .workflow_node import WorkflowNode
+
+_STATUS_COLOURS = {
+    "done": "#4ade80", "failed": "#f87171", "blocked": "#fbbf24", "cancelled": "#9ca3af",
+    "running": "#60a5fa", "queued": "#c4b5fd", "submitted": "#c4b5fd", "uploading": "#93c5fd",
+    "starting": "#93c5fd", "pending": "#d1d5db", "idle": "#9ca3af",
+}
+def reshape(main_widget: Any) -> None:
+    """Let the node item resize to its main widget (not while the item is still being built)."""
+    if hasattr(main_widget.node_item, "widget"):
+        main_widget.update_node_shape()
+
+
+HEALTH_COLOURS = {"green": "#22c55e", "yellow": "#eab308", "red": "#ef4444", "grey": "#9ca3af"}
+
+
+def server_html(server_id: str | None) -> str:
+    """The server id with a dot coloured by the server's health."""
+    if not server_id:
+        return ""
+    ctx = current_context(create=False)
+    snap = ctx.servers.get(server_id) if ctx is not None else None
+    colour = HEALTH_COLOURS[snap.health.colour] if snap is not None else HEALTH_COLOURS["grey"]
+    return f' on <span style="color:{colour}">●</span> <b>{server_id}</b>'
+
+
+class WorkflowMainWidget(NodeMainWidget, QWidget):
+    def __init__(self, params: Any) -> None:
+        NodeMainWidget.__init__(self, params)
+        QWidget.__init__(self)
+        node: WorkflowNode = self.node
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(3)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setMaximumWidth(300)
+        lay.addWidget(self.status)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setMaximumHeight(16)
+        lay.addWidget(self.progress)
+        self.thumbs = ThumbStrip()
+        lay.addWidget(self.thumbs)
+        row = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("run this node (and any upstream node without a result)")
+        self.run_button.clicked.connect(self.run_clicked)
+        row.addWidget(self.run_button)
+        self.preview_button = QToolButton()
+        self.preview_button.setText("Run preview ▾")
+        self.preview_button.setToolTip("run only what one output needs")
+        self.preview_button.setPopupMode(QToolButton.InstantPopup)
+        self.preview_menu = QMenu(self.preview_button)
+        self.preview_button.setMenu(self.preview_menu)
+        self.preview_menu.aboutToShow.connect(self._fill_preview_menu)
+        row.addWidget(self.preview_button)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_clicked)
+        row.addWidget(self.cancel_button)
+        lay.addLayout(row)
+        self._pending = False
+        self._shape_key: tuple = ()
+        node.run_changed.sub(self.refresh)
+        self._refresh()
+
+    # -- actions ------------------------------------------------------------------------------
+    def run_clicked(self) -> None:
+        ctx = current_context()
+        if ctx is None:
+            self.node.set_run(status="failed", message="no servers configured (start with 'ryven-comfy editor')")
+            return
+        ctx.runner.run_nodes([self.node])
+
+    def run_preview(self, output_id: str) -> None:
+        ctx = current_context()
+        if ctx is not None:
+            ctx.runner.run_preview(self.node, output_id)
+
+    def cancel_clicked(self) -> None:
+        ctx = current_context(create=False)
+        if ctx is not None:
+            ctx.runner.cancel_node(self.node)
+
+    def _fill_preview_menu(self) -> None:
+        self.preview_menu.clear()
+        for o in self.node.spec.outputs:
+            act = self.preview_menu.addAction(f"{o.label} ({o.kind})")
+            act.triggered.connect(lambda _=False, oid=o.id: self.run_preview(oid))
+
+    # -- display ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Redraw soon: progress events come in bursts, one redraw per 80 ms is plenty."""
+        if not self._pending:
+            self._pending = True
+            QTimer.singleShot(80, self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._pending = False
+        try:
+            self._refresh()
+        except RuntimeError:  # the Qt widget was deleted (node removed)
+            self.node.run_changed.unsub(self.refresh)
+
+    def _refresh(self) -> None:
+        run = self.node.run
+        colour = _STATUS_COLOURS.get(run.status, "#d1d5db")
+        msg = f" — {run.message}" if run.message else ""
+        target = self.node.target.describe()
+        where = server_html(run.server) or (f" <i>({target})</i>" if target != "auto" else "")
+        self.status.setText(f'<span style="color:{colour}"><b>{run.status}</b></span>{where}{msg}')
+        p = run.progress
+        if run.status == "done":
+            self.progress.setValue(1000)
+            self.progress.setFormat(f"done · {p.node_count} nodes")
+        elif run.status == "running":
+            self.progress.setValue(int(p.fraction * 1000))
+            step = f" · step {p.value:.0f}/{p.max:.0f}" if p.max else ""
+            self.progress.setFormat(f"node {p.node_index}/{p.node_count}{step}")
+        else:
+            self.progress.setValue(0)
+            self.progress.setFormat(run.status)
+        self.run_button.setText("Retry" if run.status in ("failed", "blocked", "cancelled") else "Run")
+        self.run_button.setEnabled(not run.busy)
+        self.cancel_button.setVisible(run.busy)
+        kinds = {o.id: o.kind for o in self.node.spec.outputs}
+        items = [(ref, kinds.get(oid, "image")) for oid, refs in run.outputs.items() for ref in refs]
+        self.thumbs.show_refs(items)
+        key = (tuple(items), run.busy, len(self.status.text()) // 40)
+        if key != self._shape_key:  # re-laying out a Ryven node is costly: only when the size changes
+            self._shape_key = key
+            reshape(self)
+
+
+class WorkflowGui(NodeGUI):
+    main_widget_class = WorkflowMainWidget
+    main_widget_pos = "below ports"
+    input_widget_classes = {"param": ParamInputWidget}
+    inspector_widget_class = WorkflowInspector
+    wrap_inspector_in_default = False
+    color = "#3b82f6"
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        node: WorkflowNode = self.node
+        n_img = len(node.spec.image_inputs)
+        for i in range(n_img, len(node.inputs)):
+            self.input_widgets[node.inputs[i]] = self._widget_spec(i - n_img)
+        self.actions["run"] = {"method": self.run_node}
+        self.actions["retry"] = {"method": self.run_node}
+
+    def _widget_spec(self, param_index: int) -> dict[str, str]:
+        p = self.node.spec.params[param_index]
+        multiline = p.type == "STRING" and (p.constraints.multiline or p.input_name in ("text", "prompt"))
+        return {"name": "param", "pos": "below" if multiline else "besides"}
+
+    def _on_new_input_added(self, _: Any, index: int, inp: Any) -> None:
+        n_img = len(self.node.spec.image_inputs)
+        if index >= n_img and index - n_img < len(self.node.spec.params):
+            self.input_widgets[inp] = self._widget_spec(index - n_img)
+        super()._on_new_input_added(_, index, inp)
+
+    def run_node(self) -> None:
+        ctx = current_context()
+        if ctx is not None:
+            ctx.runner.run_nodes([self.node])

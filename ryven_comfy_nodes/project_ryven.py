@@ -1,0 +1,78 @@
+"""Ryven project files (``*.json`` written by Ryven) opened without the GUI.
+
+Ryven stores node state pickled (base64), so opening a Ryven project runs
+pickle: only open projects you trust. The pickle-free format is
+``.orchestrator.json`` (see ``project_format``).
+
+A saved node names its class only by identifier; workflow classes are
+re-created from the specs embedded in the nodes' state before loading.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ryvencore import Flow, Session
+from ryvencore.utils import deserialize
+
+from comfy_backend.errors import WorkflowError
+from .classes import WF_PREFIX, register, workflow_class, workflow_classes
+from .utility_nodes import UTILITY_NODES
+from .workflow_spec import WorkflowSpec
+
+
+def read_project(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WorkflowError(f"{p}: project file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WorkflowError(f"{p}: not a JSON project ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("flows"), (dict, list)):
+        raise WorkflowError(f"{p}: not a Ryven project (no 'flows')")
+    return data
+
+
+def _flows(project: dict[str, Any]) -> list[dict[str, Any]]:
+    flows = project.get("flows") or {}
+    return list(flows.values()) if isinstance(flows, dict) else list(flows)
+
+
+def specs_in_ryven_project(project: str | Path | dict[str, Any]) -> list[WorkflowSpec]:
+    """The workflow specs embedded in a Ryven project's workflow nodes (unpickles their state)."""
+    data = project if isinstance(project, dict) else read_project(project)
+    specs: dict[str, WorkflowSpec] = {}
+    for flow in _flows(data):
+        for nd in flow.get("nodes", []):
+            ident = str(nd.get("identifier", ""))
+            if f".{WF_PREFIX}" not in f".{ident}":
+                continue
+            state = deserialize(nd["state data"])
+            if isinstance(state, dict) and "spec" in state:
+                spec = WorkflowSpec.model_validate(state["spec"])
+                # the class id comes from the identifier, the spec may have been edited on the node
+                spec.id = ident.split(WF_PREFIX, 1)[1]
+                specs.setdefault(spec.id, spec)
+    return list(specs.values())
+
+
+def new_session() -> Session:
+    """A headless session with the utility nodes and every workflow class known so far."""
+    session = Session(gui=False, load_addons=False)
+    register(session, [*UTILITY_NODES, *workflow_classes()])
+    return session
+
+
+def load_ryven_project(project: str | Path | dict[str, Any]) -> tuple[Session, list[Flow]]:
+    """A headless session holding the project's flows (workflow classes re-created first)."""
+    data = project if isinstance(project, dict) else read_project(project)
+    for spec in specs_in_ryven_project(data):
+        workflow_class(spec)
+    session = new_session()
+    try:
+        flows = session.load(data)
+    except Exception as exc:  # ryvencore raises plain Exception for unknown node classes
+        raise WorkflowError(f"cannot load the project: {exc}") from exc
+    return session, flows

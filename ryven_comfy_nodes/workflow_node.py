@@ -1,0 +1,191 @@
+"""The workflow node: one ComfyUI workflow as a Ryven node (Qt-free, ryvencore only).
+
+Ports: image inputs, then exposed parameters; one output per output node of
+the workflow, then ``status``. The node only *holds* its workflow, values,
+target and last run; running is the flow runner's job, so nothing runs merely
+because nodes were connected (``update_event`` does nothing).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ryvencore import Data, Node, NodeInputType, NodeOutputType
+from ryvencore.Base import Event
+
+from comfy_backend.models import OutputRef, Progress
+from .values import outputs_value
+from .workflow_spec import ParamSpec, TargetSpec, WorkflowSpec
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+
+@dataclass
+class RunState:
+    """What the node shows about its last or current run."""
+
+    status: str = "idle"  # idle | pending | starting | uploading | queued | submitted | running | done | failed | blocked | cancelled
+    server: str | None = None
+    progress: Progress = field(default_factory=Progress)
+    message: str = ""
+    job_id: str | None = None
+    outputs: dict[str, list[OutputRef]] = field(default_factory=dict)  # output spec id -> refs
+    seconds: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.status in ("starting", "uploading", "queued", "submitted", "running")
+
+
+class WorkflowNode(Node):
+    """Base of every generated workflow node class. Not exported itself."""
+
+    title = "ComfyUI workflow"
+    version = "1"
+    identifier = "wf._base"
+    spec_template: WorkflowSpec | None = None
+    init_inputs: list[NodeInputType] = []
+    init_outputs: list[NodeOutputType] = []
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        assert self.spec_template is not None, "use a generated workflow class"
+        self.spec: WorkflowSpec = self.spec_template.model_copy(deep=True)
+        self.values: dict[str, Any] = {p.id: p.default for p in self.spec.params}
+        self.target = TargetSpec()
+        self.randomize: set[str] = set()  # SEED parameters that get a new random value per run
+        self.run = RunState()
+        self.run_changed = Event()      # the run state changed (GUI listens)
+        self.params_changed = Event()   # exposures or values changed
+
+    # -- ports -------------------------------------------------------------------------
+    @staticmethod
+    def ports_for(spec: WorkflowSpec) -> tuple[list[NodeInputType], list[NodeOutputType]]:
+        ins = [NodeInputType(label=i.label) for i in spec.image_inputs]
+        ins += [NodeInputType(label=p.label, default=Data(p.default)) for p in spec.params]
+        outs = [NodeOutputType(label=o.label) for o in spec.outputs] + [NodeOutputType(label="status")]
+        return ins, outs
+
+    def image_input_index(self, image_id: str) -> int:
+        return next(i for i, s in enumerate(self.spec.image_inputs) if s.id == image_id)
+
+    def param_input_index(self, param_id: str) -> int:
+        return len(self.spec.image_inputs) + next(i for i, p in enumerate(self.spec.params) if p.id == param_id)
+
+    def output_index(self, output_id: str) -> int:
+        return next(i for i, o in enumerate(self.spec.outputs) if o.id == output_id)
+
+    @property
+    def status_output_index(self) -> int:
+        return len(self.spec.outputs)
+
+    def connected(self, index: int) -> bool:
+        return self.flow.connected_output(self.inputs[index]) is not None
+
+    # -- values ------------------------------------------------------------------------
+    def set_value(self, param_id: str, value: Any) -> None:
+        """Set an exposed parameter's own value (used when its port is not connected)."""
+        if self.spec.param(param_id) is None:
+            raise KeyError(param_id)
+        self.values[param_id] = value
+        self.inputs[self.param_input_index(param_id)].default = Data(value)
+        self.params_changed.emit()
+
+    def value_of(self, param_id: str) -> Any:
+        """The value a run uses: the connected upstream value, else the node's own."""
+        idx = self.param_input_index(param_id)
+        if self.connected(idx):
+            data = self.input(idx)
+            return None if data is None else data.payload
+        return self.values.get(param_id)
+
+    def current_values(self) -> dict[str, Any]:
+        return {p.id: self.value_of(p.id) for p in self.spec.params}
+
+    def image_source(self, image_id: str) -> Any:
+        """The upstream value connected to an image input (None when unconnected)."""
+        idx = self.image_input_index(image_id)
+        if not self.connected(idx):
+            return None
+        data = self.input(idx)
+        return None if data is None else data.payload
+
+    def expose(self, field_: ParamSpec) -> None:
+        """Add a settable field of the workflow as a parameter port."""
+        if self.spec.param(field_.id) is not None:
+            return
+        self.spec.params.append(field_)
+        self.values[field_.id] = field_.default
+        self.create_input(label=field_.label, default=Data(field_.default))
+        self.params_changed.emit()
+
+    def unexpose(self, param_id: str) -> None:
+        """Remove a parameter port; the workflow keeps its original value there."""
+        if self.spec.param(param_id) is None:
+            return
+        idx = self.param_input_index(param_id)
+        self.delete_input(idx)
+        self.spec.params = [p for p in self.spec.params if p.id != param_id]
+        self.values.pop(param_id, None)
+        self.params_changed.emit()
+
+    # -- run state (called by the flow runner, on the flow's thread) -----------------------
+    def set_run(self, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(self.run, k, v)
+        self.run_changed.emit()
+
+    def publish_outputs(self, refs: list[OutputRef]) -> None:
+        """Put a finished job's files on the output ports (which propagates to Preview nodes)."""
+        by_node: dict[str, list[OutputRef]] = {}
+        for r in refs:
+            by_node.setdefault(r.node_id, []).append(r)
+        self.run.outputs = {o.id: by_node.get(o.node_id, []) for o in self.spec.outputs}
+        for i, o in enumerate(self.spec.outputs):
+            self.set_output_val(i, Data(outputs_value(self.run.outputs[o.id], o.kind)))
+        self.set_output_val(self.status_output_index, Data(self.status_value()))
+
+    def status_value(self) -> dict[str, Any]:
+        return {"status": self.run.status, "server": self.run.server, "message": self.run.message}
+
+    # -- ryvencore hooks ---------------------------------------------------------------------
+    def update_event(self, inp: int = -1) -> None:
+        """Inputs changed: nothing runs (jobs start only from Run / Run flow)."""
+
+    def remove_event(self) -> None:
+        from .context import current_context
+
+        ctx = current_context(create=False)
+        if ctx is not None and self.run.busy:
+            ctx.runner.cancel_node(self)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "v": STATE_VERSION,
+            "spec": self.spec.model_dump(mode="json"),
+            "values": dict(self.values),
+            "target": self.target.model_dump(mode="json"),
+            "randomize": sorted(self.randomize),
+            "last": {
+                "status": self.run.status if not self.run.busy else "idle",
+                "server": self.run.server,
+                "message": self.run.message,
+                "outputs": {k: [r.to_dict() for r in v] for k, v in self.run.outputs.items()},
+            },
+        }
+
+    def set_state(self, data: dict[str, Any], version: Any) -> None:
+        if not isinstance(data, dict) or "spec" not in data:
+            return
+        self.spec = WorkflowSpec.model_validate(data["spec"])
+        self.values = dict(data.get("values") or {})
+        self.target = TargetSpec.model_validate(data.get("target") or {})
+        self.randomize = set(data.get("randomize") or [])
+        last = data.get("last") or {}
+        self.run = RunState(
+            status=last.get("status", "idle"), server=last.get("server"), message=last.get("message", ""),
+            outputs={k: [OutputRef(**r) for r in v] for k, v in (last.get("outputs") or {}).items()},
+        )

@@ -1,0 +1,191 @@
+"""What a workflow node is made of: the API prompt, its exposed parameters, image inputs and outputs.
+
+This is the one module that glues the node package to the workflow layer
+(``comfy_backend.workflow``): fields, suggestions and media ports come from
+``params``/``suggest``, values are written with ``patch``, files are read with
+``formats`` and UI workflows converted with ``convert``. Nothing here
+re-implements them; it only shapes their results into a node's spec.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from comfy_backend.errors import WorkflowError
+from comfy_backend.workflow.api_format import SEED_INPUTS, check_api_prompt, is_link
+from comfy_backend.workflow.params import ExposedParameter, expose, list_fields, values_for
+from comfy_backend.workflow.patch import apply_values
+from comfy_backend.workflow.suggest import ports, suggest
+
+ParamSpec = ExposedParameter  # one exposed parameter (the workflow layer's model)
+MediaKind = Literal["image", "mask", "video", "audio", "other"]
+ObjectInfo = dict[str, Any] | None
+
+
+class ImageInputSpec(BaseModel):
+    """A media input port: an upstream file is uploaded and set as ``node_id.input_name``."""
+
+    id: str
+    label: str
+    node_id: str
+    input_name: str = "image"
+    kind: MediaKind = "image"
+
+
+class OutputSpec(BaseModel):
+    """An output port: the files one output node of the prompt produces."""
+
+    id: str
+    label: str
+    node_id: str
+    class_type: str
+    kind: MediaKind = "image"
+
+
+class TargetSpec(BaseModel):
+    """Where the node's jobs run: auto (empty), a pinned server, or servers having all tags."""
+
+    server: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.server:
+            return f"server {self.server}"
+        return ("tags " + ", ".join(self.tags)) if self.tags else "auto"
+
+
+class WorkflowSpec(BaseModel):
+    """A workflow as a node type: stable id, title, API prompt and its ports."""
+
+    id: str
+    title: str
+    prompt: dict[str, Any]
+    params: list[ExposedParameter] = Field(default_factory=list)
+    image_inputs: list[ImageInputSpec] = Field(default_factory=list)
+    outputs: list[OutputSpec] = Field(default_factory=list)
+
+    def param(self, key: str) -> ExposedParameter | None:
+        """A parameter by id, label (case-insensitive) or ``node_id.input_name``."""
+        for p in self.params:
+            if key in (p.id, f"{p.node_id}.{p.input_name}") or p.label.lower() == key.lower():
+                return p
+        return None
+
+    def param_at(self, node_id: str, input_name: str) -> ExposedParameter | None:
+        return next((p for p in self.params if p.node_id == node_id and p.input_name == input_name), None)
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^a-zA-Z0-9]+", "_", text).strip("_").lower()
+    return s or "workflow"
+
+
+def is_seed(p: ExposedParameter) -> bool:
+    return p.input_name in SEED_INPUTS or p.id == "seed"
+
+
+def _media_inputs(prompt: dict[str, Any], object_info: ObjectInfo) -> list[ImageInputSpec]:
+    return [ImageInputSpec(id=f"{p.node_id}.{p.input_name}", label=p.title, node_id=p.node_id,
+                           input_name=p.input_name or "image", kind=p.media)
+            for p in ports(prompt, object_info) if p.direction == "input"]
+
+
+def _fed_by_port(prompt: dict[str, Any], object_info: ObjectInfo) -> set[tuple[str, str]]:
+    return {(i.node_id, i.input_name) for i in _media_inputs(prompt, object_info)}
+
+
+def settable_fields(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ExposedParameter]:
+    """Every literal input of the prompt as a parameter that could be exposed (media inputs are ports)."""
+    fed = _fed_by_port(prompt, object_info)
+    return [expose(f, label=f"{f.node_title} {f.input_name}", id=f.key)
+            for f in list_fields(prompt, object_info) if (f.node_id, f.input_name) not in fed]
+
+
+def suggested_params(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ExposedParameter]:
+    """The usual parameters (prompts, seed, steps, size...), without inputs fed by media ports."""
+    fed = _fed_by_port(prompt, object_info)
+    return [p for p in suggest(prompt, object_info) if (p.node_id, p.input_name) not in fed]
+
+
+def image_inputs(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ImageInputSpec]:
+    return _media_inputs(prompt, object_info)
+
+
+def output_ports(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[OutputSpec]:
+    return [OutputSpec(id=p.node_id, label=p.title, node_id=p.node_id, class_type=p.node_type, kind=p.media)
+            for p in ports(prompt, object_info) if p.direction == "output"]
+
+
+def spec_from_prompt(prompt: dict[str, Any], title: str, spec_id: str | None = None,
+                     params: list[ExposedParameter] | None = None, object_info: ObjectInfo = None) -> WorkflowSpec:
+    """A workflow spec with the suggested parameters exposed (typed and bounded with ``object_info``)."""
+    prompt = check_api_prompt(prompt, title)
+    return WorkflowSpec(id=spec_id or slug(title), title=title, prompt=prompt,
+                        params=params if params is not None else suggested_params(prompt, object_info),
+                        image_inputs=image_inputs(prompt, object_info), outputs=output_ports(prompt, object_info))
+
+
+def load_workflow_file(path: str | Path, title: str | None = None,
+                       object_info: dict[str, Any] | None = None) -> WorkflowSpec:
+    """A spec from a workflow file: API or UI JSON, a PNG/WebP with metadata, or a saved spec.
+
+    A UI workflow without an embedded API prompt needs a server's ``object_info`` to convert.
+    """
+    from comfy_backend.workflow.formats import load_bytes, parse_json_text
+
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise WorkflowError(f"{p}: workflow file not found") from None
+    except OSError as exc:
+        raise WorkflowError(f"{p}: cannot read: {exc.strerror}") from None
+    if raw.lstrip()[:1] == b"{":
+        data = parse_json_text(raw, str(p))
+        if isinstance(data, dict) and data.get("ryven_comfy_workflow") == 1:
+            return WorkflowSpec.model_validate(data["spec"])
+    wf = load_bytes(raw, str(p))
+    prompt = wf.api
+    if prompt is None:
+        if object_info is None:
+            raise WorkflowError(f"{p}: a UI-format workflow; connect a server to convert it (or export it as API)")
+        from comfy_backend.workflow.convert import to_api
+
+        prompt = to_api(wf.ui, object_info)
+    name = title or p.name.rsplit(".", 1)[0].removesuffix("_api").replace("_", " ")
+    return spec_from_prompt(prompt, name, slug(name), object_info=object_info)
+
+
+def save_spec_file(spec: WorkflowSpec, path: str | Path) -> None:
+    """Write a spec (workflow + exposures) so a workflows folder keeps the chosen parameters."""
+    from comfy_backend.local.provision import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps({"ryven_comfy_workflow": 1, "spec": spec.model_dump(mode="json")}, indent=1))
+
+
+def build_prompt(spec: WorkflowSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """The prompt with the exposed parameters' values checked and set (ParameterError says which and why)."""
+    present = {k: v for k, v in values.items() if v is not None and spec.param(k) is not None}
+    return apply_values(spec.prompt, values_for(spec.params, present))
+
+
+def prompt_for_outputs(prompt: dict[str, Any], output_ids: list[str]) -> dict[str, Any]:
+    """Only the nodes the given output nodes need (for "Run preview" of one output)."""
+    keep: set[str] = set()
+    stack = [str(o) for o in output_ids]
+    while stack:
+        nid = stack.pop()
+        if nid in keep or nid not in prompt:
+            continue
+        keep.add(nid)
+        for v in (prompt[nid].get("inputs") or {}).values():
+            if is_link(v):
+                stack.append(str(v[0]))
+    if not keep:
+        raise WorkflowError(f"no output node {', '.join(output_ids)} in the workflow")
+    return {k: copy.deepcopy(v) for k, v in prompt.items() if k in keep}

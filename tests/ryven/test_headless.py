@@ -1,0 +1,179 @@
+"""Workflow nodes and flows without the GUI (ryvencore only), against the real servers."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from ryvencore import Data
+
+from ryven_comfy_nodes.classes import workflow_class
+from ryven_comfy_nodes.headless import apply_assignment, open_project, run_flows
+from ryven_comfy_nodes.project_format import export_flows, load_orchestrator_session, save_orchestrator
+from ryven_comfy_nodes.project_ryven import load_ryven_project, new_session
+from ryven_comfy_nodes.utility_nodes import PreviewNode, SeedNode, TextNode
+from ryven_comfy_nodes.values import refs_of
+from ryven_comfy_nodes.workflow_spec import settable_fields
+
+from .conftest import CPU_PROJECT
+
+pytestmark = pytest.mark.real
+
+
+def chain(specs, pin=("local1", "local2")):
+    A, B = workflow_class(specs["blurred_colour"]), workflow_class(specs["invert_image"])
+    session = new_session()
+    flow = session.create_flow("main")
+    a, b = flow.create_node(A), flow.create_node(B)
+    preview = flow.create_node(PreviewNode)
+    flow.connect_nodes(a.outputs[0], b.inputs[0])
+    flow.connect_nodes(b.outputs[0], preview.inputs[0])
+    a.target.server, b.target.server = pin
+    return session, flow, a, b, preview
+
+
+def param(node, node_id: str, input_name: str) -> str:
+    """The id of the parameter at node_id.input_name, exposing the field first if needed."""
+    p = node.spec.param_at(node_id, input_name)
+    if p is None:
+        node.expose(next(f for f in settable_fields(node.spec.prompt) if (f.node_id, f.input_name) == (node_id, input_name)))
+        p = node.spec.param_at(node_id, input_name)
+    return p.id
+
+
+def pixel(orch, ref) -> tuple:
+    data = orch.fetch_output(ref).result(30)
+    return Image.open(io.BytesIO(data)).convert("RGB").getpixel((128, 128))
+
+
+def test_node_class_from_workflow_has_ports_for_params_images_and_outputs(specs):
+    cls = workflow_class(specs["invert_image"])
+    assert cls.identifier.endswith("wf.invert_image")
+    session = new_session()
+    node = session.create_flow("f").create_node(cls)
+    labels_in = [i.label_str for i in node.inputs]
+    labels_out = [o.label_str for o in node.outputs]
+    assert labels_in == ["image", "File name prefix"]
+    assert labels_out == ["inverted", "received", "status"]
+
+
+def test_identifiers_do_not_double_across_sessions(specs):
+    cls = workflow_class(specs["blurred_colour"])
+    for _ in range(3):
+        new_session()
+    assert cls.identifier == "ryven_comfy_nodes.wf.blurred_colour"
+
+
+def test_connecting_nodes_runs_nothing(specs, orch):
+    _, _, a, b, _ = chain(specs)
+    assert a.run.status == "idle" and b.run.status == "idle"
+    assert not any(j.label in ("blurred colour", "invert image") and not j.state.final for j in orch.jobs())
+
+
+def test_chain_hands_the_image_to_the_next_server(specs, orch):
+    _, flow, a, b, preview = chain(specs)
+    a.set_value(param(a, "1", "color"), 0x204060)
+    runs = run_flows(orch, [flow], timeout=120)
+    assert runs[0].ok, (a.run, b.run)
+    assert a.run.server == "local1" and b.run.server == "local2"
+    blurred, inverted = a.run.outputs["3"][0], b.run.outputs["3"][0]
+    assert blurred.server == "local1" and inverted.server == "local2"
+    # the inverted image is the upstream image, inverted: the handover carried the real pixels
+    inv, src = pixel(orch, inverted), pixel(orch, blurred)
+    assert all(abs((255 - s) - i) <= 1 for s, i in zip(src, inv)), (src, inv)
+    assert all(abs(s - e) <= 1 for s, e in zip(src, (0x20, 0x40, 0x60))), src
+    assert refs_of(preview.value)[0] == inverted
+
+
+def test_failed_upstream_blocks_downstream_and_retry_recovers(specs, orch):
+    _, flow, a, b, _ = chain(specs)
+    a.set_value(param(a, "1", "width"), -5)  # rejected by the server's validation
+    runs = run_flows(orch, [flow], timeout=120)
+    assert not runs[0].ok
+    assert a.run.status == "failed" and a.run.message
+    assert b.run.status == "blocked" and "blurred colour" in b.run.message
+    # retry: fix the value and run the downstream node; the failed upstream is run again first
+    a.set_value(param(a, "1", "width"), 64)
+    from ryven_comfy_nodes.context import AppContext, QueueDispatcher, current_context, set_context
+    disp = QueueDispatcher()
+    ctx = AppContext(orch, disp.post, owns_backend=False)
+    previous = current_context(create=False)
+    set_context(ctx)
+    try:
+        run = ctx.runner.run_nodes([b])
+        import time
+        end = time.monotonic() + 120
+        while not run.finished and time.monotonic() < end:
+            disp.drain(0.1)
+    finally:
+        ctx.close()
+        set_context(previous)
+    assert run.ok and a.run.status == "done" and b.run.status == "done"
+
+
+def test_value_nodes_feed_parameters_and_randomized_params_change(specs, orch):
+    session, flow, a, b, _ = chain(specs, pin=(None, None))
+    text = flow.create_node(TextNode)
+    text.inputs[0].default = Data("ryven-comfy/from-text")
+    flow.connect_nodes(text.outputs[0], b.inputs[b.param_input_index(param(b, "3", "filename_prefix"))])
+    color = param(a, "1", "color")
+    a.spec.param(color).constraints.max = 0xFFFFFF
+    a.randomize.add(color)
+    first = a.values[color]
+    runs = run_flows(orch, [flow], timeout=120)
+    assert runs[0].ok, (a.run, b.run)
+    assert a.values[color] != first and 0 <= a.values[color] <= 0xFFFFFF
+    assert b.run.outputs["3"][0].filename.startswith("from-text")
+
+
+def test_seed_node_fixed_or_random():
+    session = new_session()
+    flow = session.create_flow("f")
+    seed = flow.create_node(SeedNode)
+    seed.inputs[0].default = Data(7)
+    seed.prepare_run()
+    assert seed.outputs[0].val.payload == 7
+    seed.inputs[1].default = Data(True)
+    seed.prepare_run()
+    assert seed.outputs[0].val.payload != 7
+
+
+def test_ryven_project_round_trip_keeps_workflows_values_targets(specs):
+    session, flow, a, b, _ = chain(specs)
+    a.set_value(param(a, "1", "color"), 4242)
+    a.set_value(param(a, "2", "sigma"), 1.5)
+    a.unexpose("batch_size")
+    data = session.serialize()
+    _, flows = load_ryven_project(data)
+    a2, b2 = [n for n in flows[0].nodes if hasattr(n, "spec")]
+    assert a2.values["1.color"] == 4242 and a2.values["2.sigma"] == 1.5 and a2.target.server == "local1"
+    labels = [i.label_str for i in a2.inputs]
+    assert labels == [i.label_str for i in a.inputs]
+    assert "Blur sigma" in labels and "Batch size" not in labels
+    assert a2.spec == a.spec and b2.spec == b.spec
+    assert flows[0].connected_output(b2.inputs[0]).node is a2
+
+
+def test_orchestrator_format_round_trip(specs, tmp_path):
+    session, flow, a, b, _ = chain(specs)
+    a.set_value(param(a, "1", "color"), 777)
+    a.randomize.add("1.color")
+    path = tmp_path / "p.orchestrator.json"
+    save_orchestrator(export_flows([flow], lambda n: (1.0, 2.0)), path)
+    assert b"pickle" not in path.read_bytes() and "gASV" not in path.read_text()
+    _, flows = load_orchestrator_session(path)
+    a2 = next(n for n in flows[0].nodes if getattr(n, "spec", None) and n.spec.id == "blurred_colour")
+    assert a2.values["1.color"] == 777 and a2.randomize == {"1.color"} and a2.target.server == "local1"
+    assert export_flows(flows, lambda n: (1.0, 2.0)) == export_flows([flow], lambda n: (1.0, 2.0))
+
+
+def test_set_assignments_by_node_title(specs):
+    _, flows = open_project(CPU_PROJECT)
+    apply_assignment(flows, "blurred colour.Blur radius=3")
+    node = next(n for n in flows[0].nodes if n.title == "blurred colour")
+    assert node.value_of(node.spec.param_at("2", "blur_radius").id) == 3
+    from comfy_backend.errors import WorkflowError
+    with pytest.raises(WorkflowError, match="no parameter"):
+        apply_assignment(flows, "blurred colour.nope=1")
+    with pytest.raises(WorkflowError, match="no node"):
+        apply_assignment(flows, "nobody.x=1")
