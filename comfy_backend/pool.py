@@ -227,7 +227,8 @@ class ServerPool:
                     reasons[s.id] = why
                     continue
                 est = self.estimator.estimate(s.id, job.key)
-                cands.append(ServerLoad(s.id, s.order, free[s.id], len(s.in_flight), s.queue_running + s.queue_pending, loads[s.id], est))
+                cands.append(ServerLoad(s.id, s.order, free[s.id], len(s.in_flight), s.queue_running + s.queue_pending,
+                                        loads[s.id], est, s.last_used))
             if not cands:
                 self._maybe_give_up(job, reasons, now)
                 continue
@@ -284,6 +285,7 @@ class ServerPool:
         job.server, job.prompt_id = server.id, attempt.prompt_id
         job.state = JobState.SUBMITTED
         server.in_flight.add(job.id)
+        server.last_used = time.monotonic()
         self._job_changed(job, "state")
         self._spawn(self._run_attempt(job, server, attempt))
 

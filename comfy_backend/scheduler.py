@@ -173,6 +173,7 @@ class ServerLoad:
     queue_len: int            # everything in the server's own queue (ours and foreign)
     backlog_seconds: float    # expected time until the work already there is done
     estimate: float           # expected seconds of this job on this server
+    last_used: float = 0.0    # when we last gave it a job (monotonic)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -194,7 +195,9 @@ class EarliestFinishPolicy:
     def choose(self, candidates: list[ServerLoad]) -> ServerLoad | None:
         if not candidates:
             return None
-        return min(candidates, key=lambda c: (c.backlog_seconds + c.estimate, c.in_flight, c.order))
+        # Ties (idle servers of equal speed) go to the least recently used one: load spreads,
+        # every server's speed gets learned early, and a chained job lands on a fresh server.
+        return min(candidates, key=lambda c: (round(c.backlog_seconds + c.estimate, 6), c.in_flight, c.last_used, c.order))
 
 
 class LeastQueuePolicy:

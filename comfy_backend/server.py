@@ -43,6 +43,7 @@ class ServerHandle:
         self.last_error: str | None = None
         self.fail_count = 0
         self.in_flight: set[str] = set()          # our job ids submitted here
+        self.last_used = 0.0                       # monotonic time we last submitted a job here
         self.queue_running = 0
         self.queue_pending = 0
         self.foreign = 0

@@ -75,3 +75,9 @@ def test_capabilities():
     # an image we upload ourselves is not checked
     li = {"1": {"class_type": "LoadImage", "inputs": {"image": "later.png"}}}
     assert missing_capabilities(li, OBJECT_INFO) == []
+
+
+def test_ties_go_to_the_least_recently_used_server():
+    a = ServerLoad("a", 0, 2, 0, 0, 0.0, 1.0, last_used=10.0)
+    b = ServerLoad("b", 1, 2, 0, 0, 0.0, 1.0, last_used=5.0)
+    assert EarliestFinishPolicy().choose([a, b]).id == "b"
