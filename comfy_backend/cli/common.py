@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ..config import ServersConfig, load_servers_config
@@ -40,3 +41,18 @@ def start_backend(config: ServersConfig, *, policy: str | None = None) -> Orches
         detail = "; ".join(f"{s.id} ({s.url}): {s.last_error or s.health.value}" for s in snaps)
         raise NoServerAvailable(f"no reachable server: {detail}")
     return orch
+
+
+def servers_file_or_local(explicit: str | None, local: int) -> Path:
+    """The servers config to use; starts ``local`` local CPU servers when none is configured."""
+    servers_file = explicit or default_servers_file()
+    if servers_file is not None:
+        return Path(servers_file)
+    from ..local.instances import default_state_dir, start_local_servers
+
+    print(f"no servers configured: starting {local} local CPU ComfyUI servers "
+          "(the first time installs ComfyUI, a few minutes)…", file=sys.stderr)
+    started = start_local_servers(local, progress=lambda m: print(m, file=sys.stderr))
+    print("local servers: " + ", ".join(s.url for s in started), file=sys.stderr)
+    print("stop them with: ryven-comfy local-servers down", file=sys.stderr)
+    return default_state_dir() / "servers.yaml"

@@ -1,20 +1,19 @@
-"""``ryven-comfy demo``: the main job until the editor exists.
+"""``ryven-comfy demo``: a quick check of a pool from the terminal.
 
 Uses the configured servers, or — with none configured — starts local CPU
 ComfyUI servers, then runs an example workflow across them and says where the
-outputs are.
+outputs are. (The main command is ``ryven-comfy editor``.)
 """
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..jobs import Target
 from ..workflow import load_api_prompt
-from .common import default_servers_file, resolve_servers, start_backend
+from .common import resolve_servers, servers_file_or_local, start_backend
 from .workflow import run_batch
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_projects" / "workflows" / "cpu_blur_invert_api.json"
@@ -41,16 +40,7 @@ def _colour_prompts(count: int) -> list[dict[str, Any]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    servers_file = args.servers or default_servers_file()
-    if servers_file is None:
-        from ..local.instances import default_state_dir, start_local_servers
-
-        print(f"no servers configured: starting {args.local} local CPU ComfyUI servers "
-              "(the first time installs ComfyUI, a few minutes)…", file=sys.stderr)
-        started = start_local_servers(args.local, progress=lambda m: print(m, file=sys.stderr))
-        servers_file = default_state_dir() / "servers.yaml"
-        print("local servers: " + ", ".join(s.url for s in started), file=sys.stderr)
-        print("stop them with: ryven-comfy local-servers down", file=sys.stderr)
+    servers_file = servers_file_or_local(args.servers, args.local)
     config = resolve_servers(servers_file)
     orch = start_backend(config)
     out = Path(args.out)

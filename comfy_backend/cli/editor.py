@@ -6,11 +6,10 @@ With no servers configured, local CPU ComfyUI servers are started first (as ``de
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from .common import default_servers_file, resolve_servers
+from .common import resolve_servers, servers_file_or_local
 
 
 def register(sub: Any) -> None:
@@ -25,27 +24,12 @@ def register(sub: Any) -> None:
     cmd.set_defaults(func=cmd_editor)
 
 
-def servers_file_or_local(explicit: str | None, local: int) -> Path:
-    """The servers config to use; starts ``local`` local CPU servers when none is configured."""
-    servers_file = explicit or default_servers_file()
-    if servers_file is not None:
-        return Path(servers_file)
-    from ..local.instances import default_state_dir, start_local_servers
-
-    print(f"no servers configured: starting {local} local CPU ComfyUI servers "
-          "(the first time installs ComfyUI, a few minutes)…", file=sys.stderr)
-    started = start_local_servers(local, progress=lambda m: print(m, file=sys.stderr))
-    print("local servers: " + ", ".join(s.url for s in started), file=sys.stderr)
-    print("stop them with: ryven-comfy local-servers down", file=sys.stderr)
-    return default_state_dir() / "servers.yaml"
-
-
 def cmd_editor(args: argparse.Namespace) -> int:
-    config = resolve_servers(servers_file_or_local(args.servers, args.local))
-    if args.project and not Path(args.project).is_file():
+    if args.project and not Path(args.project).is_file():  # bad input first, before starting servers
         from ..errors import WorkflowError
 
         raise WorkflowError(f"{args.project}: project file not found")
+    config = resolve_servers(servers_file_or_local(args.servers, args.local))
     from ryven_comfy_nodes.launcher import run_editor  # Qt is imported here, not at module import
 
     return run_editor(config, args.project)

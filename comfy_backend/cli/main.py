@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import sys
 from typing import Sequence
 
@@ -33,7 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbose: int) -> None:
     """Console: warnings (more with -v); file: a rotating INFO log for later diagnosis."""
-    import logging.handlers
     import os
     from pathlib import Path
 

@@ -12,7 +12,6 @@ import json
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable
-from ..scheduler import combo_options
 
 #: The 21 model folders a 0.3.75 server lists at `GET /models`.
 MODEL_FOLDERS: tuple[str, ...] = (
