@@ -14,7 +14,7 @@ from typing import Iterable
 from ryvencore import Node, Session
 
 from .workflow_node import WorkflowNode
-from .workflow_spec import WorkflowSpec, load_workflow_file
+from .workflow_spec import ObjectInfo, WorkflowSpec, load_workflow_file, refine_spec, use_node_definitions
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def workflow_class(spec: WorkflowSpec) -> type[WorkflowNode]:
     cls = _classes.get(spec.id)
     if cls is not None:
         return cls
+    spec = refine_spec(spec)  # bounds and choices, if a server's node definitions are known
     ins, outs = WorkflowNode.ports_for(spec)
     base_id = WF_PREFIX + spec.id
     cls = type(f"WF_{spec.id}", (WorkflowNode,), {
@@ -52,6 +53,14 @@ def workflow_class(spec: WorkflowSpec) -> type[WorkflowNode]:
     })
     _classes[spec.id] = cls
     return cls
+
+
+def refine_classes(object_info: ObjectInfo, server: str = "") -> None:
+    """Remember a server's node definitions and give every workflow class the known bounds and choices."""
+    use_node_definitions(object_info, server)
+    for cls in _classes.values():
+        if cls.spec_template is not None:
+            cls.spec_template = refine_spec(cls.spec_template)
 
 
 def workflow_classes() -> list[type[WorkflowNode]]:
@@ -106,6 +115,7 @@ def default_workflow_folders() -> list[Path]:
 
 def unique_spec(spec: WorkflowSpec) -> WorkflowSpec:
     """``spec``, with its id suffixed (``_2``, ``_3``...) if another workflow already uses the id."""
+    spec = refine_spec(spec)  # templates are refined: compare like with like
     base, n = spec.id, 2
     while spec.id in _classes and _classes[spec.id].spec_template != spec:
         spec = spec.model_copy(update={"id": f"{base}_{n}"})

@@ -15,14 +15,45 @@ import queue
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from comfy_backend.models import OutputRef, ServerSnapshot
+from comfy_backend.models import Health, OutputRef, ServerSnapshot
 from comfy_backend.runtime import Orchestrator
 
 log = logging.getLogger(__name__)
 
 Post = Callable[[Callable[[], None]], None]
+ObjectInfo = dict[str, Any]
+
+
+async def _object_info_of(orch: Orchestrator, prefer: str | None) -> tuple[str, ObjectInfo] | None:
+    """On the backend thread: ``/object_info`` of ``prefer`` if usable, else of the first usable server."""
+    servers = orch.pool.servers
+    order = ([prefer] if prefer in servers else []) + sorted(s for s in servers if s != prefer)
+    for sid in order:
+        if servers[sid].usable:
+            return sid, await servers[sid].client.object_info()
+    return None
+
+
+async def _all_object_infos(orch: Orchestrator) -> dict[str, ObjectInfo]:
+    servers = orch.pool.servers
+    return {sid: await servers[sid].client.object_info() for sid in sorted(servers) if servers[sid].usable}
+
+
+def fetch_object_infos(orch: Orchestrator, timeout: float = 60.0) -> dict[str, ObjectInfo]:
+    """Every usable server's node definitions (fetched on the backend thread, cached by the clients)."""
+    return orch.run_coroutine(_all_object_infos(orch)).result(timeout)
+
+
+def fetch_object_info(orch: Orchestrator, server: str | None = None,
+                      timeout: float = 60.0) -> tuple[str, ObjectInfo] | None:
+    """A usable server's node definitions (``server`` preferred), waiting for them; None if none is usable.
+
+    The fetch runs on the backend thread (the client caches it); blocking callers only: the
+    headless runner, or a dialog that needs them to convert a UI workflow.
+    """
+    return orch.run_coroutine(_object_info_of(orch, server)).result(timeout)
 
 
 class AppContext:
@@ -42,6 +73,11 @@ class AppContext:
         self._cache_bytes = 0
         self.server_listeners: list[Callable[[ServerSnapshot], None]] = []
         self.servers: dict[str, ServerSnapshot] = {}  # latest snapshot per server id (health colours)
+        # each usable server's /object_info, copied to the flow's thread once it is online
+        self.object_infos: dict[str, ObjectInfo] = {}
+        self.object_info_listeners: list[Callable[[str, ObjectInfo], None]] = []
+        self._info_pending: set[str] = set()
+        self.object_info_listeners.append(_refine_classes)
         self._unsub = orch.subscribe(self._on_event, dispatcher=post)
 
     def _on_event(self, event: object) -> None:
@@ -51,8 +87,41 @@ class AppContext:
             self.runner.on_job_event(event)
         elif isinstance(event, ServerEvent):
             self.servers[event.server.id] = event.server
+            if event.server.health in (Health.ONLINE, Health.DEGRADED):
+                self.request_object_info(event.server.id)
             for cb in list(self.server_listeners):
                 cb(event.server)
+
+    def request_object_info(self, server_id: str) -> None:
+        """Fetch a server's node definitions in the background (once); listeners get them on the flow's thread."""
+        if server_id in self.object_infos or server_id in self._info_pending:
+            return
+        self._info_pending.add(server_id)
+        fut = self.orch.run_coroutine(_object_info_of(self.orch, server_id))
+
+        def done(f: Any) -> None:
+            try:
+                got = f.result()
+            except Exception as exc:  # noqa: BLE001 - retried at the server's next online event
+                log.info("no node definitions from %s yet: %s", server_id, exc)
+                got = None
+            self.post(lambda: self._got_object_info(server_id, got))
+
+        fut.add_done_callback(done)
+
+    def _got_object_info(self, server_id: str, got: tuple[str, ObjectInfo] | None) -> None:
+        self._info_pending.discard(server_id)
+        if got is None or got[0] != server_id or not got[1]:
+            return
+        self.object_infos[server_id] = got[1]
+        for cb in list(self.object_info_listeners):
+            cb(server_id, got[1])
+
+    def object_info(self, server: str | None = None) -> ObjectInfo | list[ObjectInfo] | None:
+        """Node definitions known on the flow's thread: a pinned ``server``'s, else every usable server's."""
+        if server is not None:
+            return self.object_infos.get(server)
+        return [self.object_infos[s] for s in sorted(self.object_infos)] or None
 
     def fetch_bytes(self, ref: OutputRef, callback: Callable[[bytes | None, str | None], None]) -> None:
         """Get a produced file's bytes; ``callback(data, error)`` runs on the flow's thread."""
@@ -89,6 +158,12 @@ class AppContext:
             log.debug("unsubscribe failed: %s", exc)
         if self.owns_backend:
             self.orch.close()
+
+
+def _refine_classes(server_id: str, info: ObjectInfo) -> None:
+    from .classes import refine_classes
+
+    refine_classes(info, server_id)
 
 
 class QueueDispatcher:

@@ -7,7 +7,7 @@ from typing import Any
 from qtpy.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                             QLineEdit, QPushButton, QWidget)
 
-from .context import current_context
+from .context import current_context, fetch_object_info
 from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
 
 #: a model-free starting point that runs on any ComfyUI server
@@ -20,15 +20,15 @@ BLANK_TEMPLATE = {
 
 
 def object_info_from_a_server(timeout: float = 60.0) -> dict[str, Any] | None:
-    """``/object_info`` of the first reachable server (cached by the client), for UI-format workflows."""
+    """``/object_info`` of a usable server (cached by its client), for UI-format workflows."""
     ctx = current_context(create=False)
     if ctx is None:
         return None
-    for sid, snap in sorted(ctx.servers.items()):
-        if snap.health.value in ("online", "degraded"):
-            server = ctx.orch.pool.servers[sid]
-            return ctx.orch.run_coroutine(server.client.object_info()).result(timeout)
-    return None
+    known = ctx.object_info()
+    if known:
+        return known[0]
+    got = fetch_object_info(ctx.orch, timeout=timeout)
+    return got[1] if got else None
 
 
 class AddWorkflowDialog(QDialog):

@@ -69,6 +69,23 @@ def install(editor: Any) -> None:
     timer.timeout.connect(lambda: autosave(editor))
     timer.start(AUTOSAVE_MS)
     state["autosave_timer"] = timer
+    ctx = current_context()
+    if ctx is not None:  # bounds and choices on every workflow node once a server's definitions arrive
+        ctx.object_info_listeners.append(lambda sid, info: refine_nodes(editor))
+        refine_nodes(editor)
+
+
+def refine_nodes(editor: Any) -> None:
+    """Give every workflow node the bounds and choices of its target's (or any usable) server."""
+    ctx = current_context(create=False)
+    if ctx is None:
+        return
+    for flow in editor.core_session.flows:
+        for node in flow.nodes:
+            if isinstance(node, WorkflowNode):
+                info = ctx.object_info(node.target.server)
+                if info:
+                    node.refine(info)
 
 
 def run_current_flow(editor: Any) -> Any:

@@ -111,8 +111,8 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
 
     def _params_changed(self) -> None:
         try:
-            ids = [p.id for p in self.node.spec.params]
-            if ids != list(self.editors):
+            shown = [(p.id, p.type, p.constraints) for p in (e.param for e in self.editors.values())]
+            if [(p.id, p.type, p.constraints) for p in self.node.spec.params] != shown:
                 self.rebuild()
             else:
                 for ed in self.editors.values():

@@ -123,16 +123,27 @@ class ParamInputWidget(NodeInputWidget, QWidget):
         QWidget.__init__(self)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        node: WorkflowNode = self.node
-        idx = node.inputs.index(self.input) - len(node.spec.image_inputs)
-        self.editor = ParamEditor(node, node.spec.params[idx], compact=True)
+        self._lay = lay
+        self.editor = ParamEditor(self.node, self._param(), compact=True)
         lay.addWidget(self.editor)
         self.setAttribute(Qt.WA_TranslucentBackground)
-        node.params_changed.sub(self._refresh)
+        self.node.params_changed.sub(self._refresh)
+
+    def _param(self) -> ParamSpec:
+        node: WorkflowNode = self.node
+        return node.spec.params[node.inputs.index(self.input) - len(node.spec.image_inputs)]
 
     def _refresh(self) -> None:
         try:
-            self.editor.refresh()
+            param = self._param() if self.input in self.node.inputs else self.editor.param
+            if (param.type, param.constraints) != (self.editor.param.type, self.editor.param.constraints):
+                # the server's node definitions changed the kind of editor (bounds, a combo)
+                old, self.editor = self.editor, ParamEditor(self.node, param, compact=True)
+                self._lay.replaceWidget(old, self.editor)
+                old.deleteLater()
+            else:
+                self.editor.param = param
+                self.editor.refresh()
         except RuntimeError:  # the Qt widget is gone (node removed)
             self.node.params_changed.unsub(self._refresh)
 

@@ -16,7 +16,9 @@ from ryvencore import Data, Flow, Node, Session
 from comfy_backend.errors import WorkflowError
 from comfy_backend.models import JobSnapshot
 from comfy_backend.runtime import Orchestrator
-from .context import AppContext, QueueDispatcher, current_context, set_context
+from comfy_backend.workflow.params import ParameterError
+from .classes import refine_classes
+from .context import AppContext, QueueDispatcher, current_context, fetch_object_infos, set_context
 from .project_format import is_orchestrator_file, load_orchestrator_session
 from .project_ryven import load_ryven_project
 from .runner import FlowRun, status_of
@@ -24,7 +26,7 @@ from .saving import save_values
 from .utility_nodes import SaveOutputsNode
 from .values import outputs_value
 from .workflow_node import WorkflowNode
-from .workflow_spec import slug
+from .workflow_spec import check_values, slug
 
 
 def open_project(path: str | Path) -> tuple[Session, list[Flow]]:
@@ -79,14 +81,41 @@ def apply_assignment(flows: list[Flow], expr: str) -> None:
                         f"(nodes: {', '.join(node_names(flows)) or 'none'})")
 
 
+def check_node_values(orch: Orchestrator, flows: list[Flow], timeout: float = 60.0) -> None:
+    """Give workflow nodes the bounds and choices of a usable server, and check their own values.
+
+    Raises WorkflowError (one line: node, parameter, why) before any job is submitted.
+    Values arriving from connected upstream nodes are checked when the node starts.
+    """
+    infos = fetch_object_infos(orch, timeout)
+    for sid, info in infos.items():
+        refine_classes(info, sid)
+    for name, node in node_names(flows).items():
+        if not isinstance(node, WorkflowNode):
+            continue
+        pinned = node.target.server
+        if pinned is not None and pinned not in infos:
+            continue  # the pinned server is not usable: the run reports that
+        node.refine(infos[pinned] if pinned else list(infos.values()))
+        own = {p.id: node.values.get(p.id) for p in node.spec.params
+               if not node.connected(node.param_input_index(p.id))}
+        try:
+            check_values(node.spec, own)
+        except ParameterError as exc:
+            raise WorkflowError(f"{name}: {exc}") from None
+
+
 def run_flows(orch: Orchestrator, flows: list[Flow], *, on_tick: Callable[[list[JobSnapshot]], None] | None = None,
               timeout: float | None = None, out_dir: Path | None = None) -> list[FlowRun]:
     """Run every flow (branches in parallel) and wait on this thread until all have finished.
 
-    Save nodes with a relative folder write inside ``out_dir``.
+    Save nodes with a relative folder write inside ``out_dir``. Own values outside the bounds
+    of a usable server's node definitions raise WorkflowError before any job is submitted.
     """
     disp = QueueDispatcher()
+    check_node_values(orch, flows)  # a value out of a server's bounds: WorkflowError before any job
     ctx = AppContext(orch, disp.post, owns_backend=False, output_root=out_dir)
+    ctx.object_infos.update(fetch_object_infos(orch))  # nodes are checked again when they start (upstream values)
     previous = current_context(create=False)
     set_context(ctx)
     try:

@@ -21,12 +21,13 @@ from comfy_backend.errors import ComfyBackendError
 from comfy_backend.events import JobEvent
 from comfy_backend.jobs import Target, Upload
 from comfy_backend.models import JobSnapshot, JobState
+from comfy_backend.workflow.params import ParameterError
 from comfy_backend.workflow.patch import RANDOM_SEED_MAX
 from .saving import save_values_async
 from .utility_nodes import SaveOutputsNode, UtilityNode
 from .values import is_image_source, refs_of
 from .workflow_node import WorkflowNode
-from .workflow_spec import build_prompt, prompt_for_outputs
+from .workflow_spec import build_prompt, check_values, prompt_for_outputs
 
 if TYPE_CHECKING:
     from .context import AppContext
@@ -225,6 +226,9 @@ class FlowRunner:
 
     # -- workflow nodes -----------------------------------------------------------------------
     def _start_workflow(self, node: WorkflowNode, preview_outputs: list[str] | None) -> None:
+        info = self.ctx.object_info(node.target.server)
+        if info:
+            node.refine(info)  # bounds and choices of the server's node definitions
         for pid in node.randomize:
             p = node.spec.param(pid)
             if p is not None and not node.connected(node.param_input_index(pid)):
@@ -232,7 +236,12 @@ class FlowRunner:
                 low = int(c.min) if c.min is not None else 0
                 high = int(min(c.max, RANDOM_SEED_MAX)) if c.max is not None else RANDOM_SEED_MAX
                 node.set_value(pid, random.randint(low, high))
-        prompt = build_prompt(node.spec, node.current_values())
+        values = node.current_values()
+        try:
+            check_values(node.spec, values)
+        except ParameterError as exc:
+            raise ParameterError(f"{exc} (not submitted)") from None
+        prompt = build_prompt(node.spec, values)
         if preview_outputs:
             ids = [o.node_id for o in node.spec.outputs if o.id in preview_outputs]
             prompt = prompt_for_outputs(prompt, ids)

@@ -16,7 +16,7 @@ from ryvencore.Base import Event
 
 from comfy_backend.models import OutputRef, Progress
 from .values import outputs_value
-from .workflow_spec import ParamSpec, TargetSpec, WorkflowSpec
+from .workflow_spec import ObjectInfo, ParamSpec, TargetSpec, WorkflowSpec, refine_spec
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,15 @@ class WorkflowNode(Node):
         self.values.pop(param_id, None)
         self.params_changed.emit()
 
+    def refine(self, object_info: ObjectInfo = None) -> bool:
+        """Take parameter types, bounds and choices from a server's node definitions; True if any changed."""
+        spec = refine_spec(self.spec, object_info)
+        if spec is self.spec:
+            return False
+        self.spec = spec
+        self.params_changed.emit()
+        return True
+
     # -- run state (called by the flow runner, on the flow's thread) -----------------------
     def set_run(self, **changes: Any) -> None:
         for k, v in changes.items():
@@ -180,7 +189,7 @@ class WorkflowNode(Node):
     def set_state(self, data: dict[str, Any], version: Any) -> None:
         if not isinstance(data, dict) or "spec" not in data:
             return
-        self.spec = WorkflowSpec.model_validate(data["spec"])
+        self.spec = refine_spec(WorkflowSpec.model_validate(data["spec"]))
         self.values = dict(data.get("values") or {})
         self.target = TargetSpec.model_validate(data.get("target") or {})
         self.randomize = set(data.get("randomize") or [])

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from comfy_backend.errors import WorkflowError
 from comfy_backend.workflow.api_format import SEED_INPUTS, check_api_prompt, is_link
-from comfy_backend.workflow.params import ExposedParameter, expose, list_fields, values_for
+from comfy_backend.workflow.params import ExposedParameter, check_value, expose, list_fields, values_for
 from comfy_backend.workflow.patch import apply_values
 from comfy_backend.workflow.suggest import ports, suggest
 
@@ -100,7 +100,11 @@ def _fed_by_port(prompt: dict[str, Any], object_info: ObjectInfo) -> set[tuple[s
 
 
 def settable_fields(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ExposedParameter]:
-    """Every literal input of the prompt as a parameter that could be exposed (media inputs are ports)."""
+    """Every literal input of the prompt as a parameter that could be exposed (media inputs are ports).
+
+    Without ``object_info`` the remembered node definitions (if any) give types and bounds.
+    """
+    object_info = object_info or next(iter(_known_defs.values()), None)
     fed = _fed_by_port(prompt, object_info)
     return [expose(f, label=f"{f.node_title} {f.input_name}", id=f.key)
             for f in list_fields(prompt, object_info) if (f.node_id, f.input_name) not in fed]
@@ -166,6 +170,57 @@ def save_spec_file(spec: WorkflowSpec, path: str | Path) -> None:
     from comfy_backend.local.provision import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps({"ryven_comfy_workflow": 1, "spec": spec.model_dump(mode="json")}, indent=1))
+
+
+# -- servers' node definitions (types, bounds, choices) --------------------------------------
+_known_defs: dict[str, dict[str, Any]] = {}  # server id -> its /object_info (set on the flow's thread)
+
+
+def use_node_definitions(object_info: ObjectInfo, server: str = "") -> None:
+    """Remember a server's ``/object_info``: specs made or loaded from now on get its bounds and choices."""
+    if object_info:
+        _known_defs[server] = object_info
+
+
+def known_node_definitions() -> list[dict[str, Any]]:
+    return list(_known_defs.values())
+
+
+def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any]] = None) -> WorkflowSpec:
+    """``spec`` with its parameters' types and constraints taken from servers' node definitions.
+
+    With several servers' definitions, a combo offers what *any* of them has (the scheduler
+    sends a job to a server that can run it); bounds come from the first that knows the node.
+    Ids, labels, defaults and exposures stay; parameters of node types no server knows keep
+    what they had. Without ``object_info`` the remembered definitions are used.
+    """
+    infos = [i for i in ([object_info] if isinstance(object_info, dict) else object_info or known_node_definitions()) if i]
+    if not infos:
+        return spec
+    per_info = [{(f.node_id, f.input_name): f for f in list_fields(spec.prompt, info) if f.node_type in info}
+                for info in infos]
+    params = []
+    for p in spec.params:
+        found = [fields[(p.node_id, p.input_name)] for fields in per_info if (p.node_id, p.input_name) in fields]
+        if not found:
+            params.append(p)
+            continue
+        c = found[0].constraints.model_copy()
+        if c.choices is not None:
+            for f in found[1:]:
+                c.choices += [x for x in f.constraints.choices or [] if x not in c.choices]
+        params.append(p.model_copy(update={"type": found[0].type, "constraints": c}))
+    if params == spec.params:
+        return spec
+    return spec.model_copy(update={"params": params})
+
+
+def check_values(spec: WorkflowSpec, values: dict[str, Any]) -> None:
+    """Raise ParameterError naming the parameter (by label) whose value breaks its constraints."""
+    for p in spec.params:
+        v = values.get(p.id)
+        if v is not None:
+            check_value(v, p.type, p.constraints, f"parameter {p.label!r}")
 
 
 def build_prompt(spec: WorkflowSpec, values: dict[str, Any]) -> dict[str, Any]:

@@ -36,13 +36,27 @@ def test_run_example_project_json(servers_yaml, tmp_path):
 
 
 def test_failed_node_exits_1_and_blocks_downstream(servers_yaml, tmp_path):
-    r = run(str(CPU_PROJECT), "--servers", str(servers_yaml), "--out", str(tmp_path), "--json",
-            "--set", "blurred colour.Width=-5")
+    # an unexposed input the servers reject (exposed values are checked before submitting: exit 2)
+    project = json.loads(CPU_PROJECT.read_text())
+    blurred = next(n for n in project["flows"][0]["nodes"] if (n.get("spec") or {}).get("title") == "blurred colour")
+    blurred["spec"]["prompt"]["2"]["inputs"]["sigma"] = 99.0
+    bad = tmp_path / "bad_sigma.orchestrator.json"
+    bad.write_text(json.dumps(project))
+    r = run(str(bad), "--servers", str(servers_yaml), "--out", str(tmp_path), "--json")
     assert r.returncode == 1, r.stderr
     rows = {row["title"]: row for row in json.loads(r.stdout)["nodes"]}
     assert rows["blurred colour"]["status"] == "failed" and rows["blurred colour"]["error"]
     assert rows["invert image"]["status"] == "blocked"
     assert "blurred colour" in rows["invert image"]["error"]
+
+
+def test_out_of_range_value_exits_2_before_any_job(servers_yaml, tmp_path):
+    r = run(str(CPU_PROJECT), "--servers", str(servers_yaml), "--out", str(tmp_path), "--json",
+            "--set", "blurred colour.Blur radius=40")
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert lines == ["error: blurred colour: parameter 'Blur radius': 40 is above the maximum 31"], r.stderr
+    assert r.stdout == "" and not any(tmp_path.iterdir())  # nothing ran, nothing saved
 
 
 def test_bad_input_exits_2(servers_yaml, tmp_path):
@@ -76,11 +90,10 @@ def test_sd_example_project_is_valid_and_names_missing_models(servers_yaml, tmp_
 
     r = run(str(EXAMPLES / "sd15_txt2img_upscale.orchestrator.json"), "--servers", str(servers_yaml),
             "--out", str(tmp_path), "--json")
-    assert r.returncode == 1, r.stderr
-    rows = {row["title"]: row for row in json.loads(r.stdout)["nodes"]}
-    assert rows["txt2img SD1.5"]["status"] == "failed"
-    assert "ckpt_name" in rows["txt2img SD1.5"]["error"] or "CheckpointLoader" in rows["txt2img SD1.5"]["error"]
-    assert rows["upscale 4x"]["status"] == "blocked"
+    # the upscale model is in no server's list: refused before submitting, naming node, parameter and model
+    assert r.returncode == 2, r.stderr
+    assert "upscale 4x: parameter 'Upscale model': 'RealESRGAN_x4plus.pth' is not one of" in r.stderr, r.stderr
+    assert r.stdout == ""
 
 
 def test_editor_command_starts_and_keeps_running(servers_yaml):

@@ -78,6 +78,29 @@ def test_mask_thumbnails_are_grayscale_and_video_falls_back(qapp):
     assert decode(b"\x00\x00\x00\x18ftypmp42 not decodable", "video") is None
 
 
+def test_server_bounds_reach_node_widgets_and_out_of_range_is_refused(editor, qtbot):
+    from qtpy.QtWidgets import QSpinBox
+    from ryven_comfy_nodes.context import current_context
+
+    ctx = current_context()
+    qtbot.waitUntil(lambda: len(ctx.object_infos) == 3, timeout=30_000)
+    node = flow_nodes(editor, "blurred colour")[0]
+    pid = node.spec.param("Blur radius").id
+    qtbot.waitUntil(lambda: node.spec.param(pid).constraints.max == 31, timeout=5000)
+    port = node.gui.item.inputs[node.param_input_index(pid)]
+    editor_widget = port.widget.editor.editor
+    assert isinstance(editor_widget, QSpinBox) and editor_widget.maximum() == 31
+    insp = node.gui.inspector_widget
+    insp.load()
+    assert insp.editors[pid].editor.maximum() == 31
+    before = dict(ctx.runner.snapshots)
+    node.set_value(pid, 40)
+    run = wait_run(qtbot, ctx.runner.run_nodes([node]))
+    assert node.run.status == "failed" and "above the maximum 31" in node.run.message
+    assert ctx.runner.snapshots == before  # nothing submitted
+    node.set_value(pid, 9)
+
+
 def test_inspector_edits_values_and_exposes_fields(editor, specs, qtbot):
     from qtpy.QtCore import Qt
 
@@ -220,3 +243,45 @@ def test_screenshot_of_the_example_project_after_a_run(editor, qtbot):
     out.parent.mkdir(exist_ok=True)
     assert editor.grab().save(str(out))
     assert out.stat().st_size > 20_000
+
+
+OPEN_PROJECT_SCRIPT = """
+import os, sys
+os.environ["QT_API"] = "pyside6"
+from qtpy.QtWidgets import QApplication
+from comfy_backend.config import load_servers_config
+from ryven_comfy_nodes.context import current_context
+from ryven_comfy_nodes.launcher import create_editor
+app = QApplication(sys.argv[:1])
+ed = create_editor(load_servers_config(sys.argv[1]), sys.argv[2], app=app)
+nodes = [n for f in ed.core_session.flows for n in f.nodes]
+b = next(n for n in nodes if n.title == "blurred colour")
+print("OK", b.values.get("1.color"), b.target.server, b.identifier, len(nodes), flush=True)
+ctx = current_context(create=False)
+ctx.dispatcher.stop()
+ctx.close()
+os._exit(0)
+"""
+
+
+def test_editor_opens_a_saved_ryven_project_in_a_new_process(editor, servers_yaml, tmp_path):
+    """`ryven-comfy editor project.json`: the workflow classes exist before Ryven loads the nodes."""
+    import os
+    import subprocess
+    import sys
+
+    blurred = flow_nodes(editor, "blurred colour")[0]
+    blurred.set_value("1.color", 0x654321)
+    blurred.target.server = "local3"
+    path = tmp_path / "saved.json"
+    editor.save_project(str(path))
+    blurred.target.server = None
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QTWEBENGINE_DISABLE_SANDBOX": "1",
+           "RYVEN_COMFY_AUTOSAVE_DIR": str(tmp_path / "autosave")}
+    r = subprocess.run([sys.executable, "-c", OPEN_PROJECT_SCRIPT, str(servers_yaml), str(path)],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=str(tmp_path))
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("OK ")), None)
+    assert line is not None, r.stderr[-3000:]
+    _, color, server, ident, count = line.split()
+    assert (int(color), server, ident) == (0x654321, "local3", "ryven_comfy_nodes.wf.blurred_colour")
+    assert int(count) == len(flow_nodes(editor))

@@ -87,13 +87,13 @@ def test_chain_hands_the_image_to_the_next_server(specs, orch):
 
 def test_failed_upstream_blocks_downstream_and_retry_recovers(specs, orch):
     _, flow, a, b, _ = chain(specs)
-    a.set_value(param(a, "1", "width"), -5)  # rejected by the server's validation
+    a.spec.prompt["2"]["inputs"]["sigma"] = 99.0  # not exposed, so not checked here: the server rejects it
     runs = run_flows(orch, [flow], timeout=120)
     assert not runs[0].ok
     assert a.run.status == "failed" and a.run.message
     assert b.run.status == "blocked" and "blurred colour" in b.run.message
     # retry: fix the value and run the downstream node; the failed upstream is run again first
-    a.set_value(param(a, "1", "width"), 64)
+    a.spec.prompt["2"]["inputs"]["sigma"] = 3.0
     from ryven_comfy_nodes.context import AppContext, QueueDispatcher, current_context, set_context
     disp = QueueDispatcher()
     ctx = AppContext(orch, disp.post, owns_backend=False)
@@ -177,3 +177,57 @@ def test_set_assignments_by_node_title(specs):
         apply_assignment(flows, "blurred colour.nope=1")
     with pytest.raises(WorkflowError, match="no node"):
         apply_assignment(flows, "nobody.x=1")
+
+
+def test_server_bounds_reach_the_spec_and_out_of_range_is_refused_before_submitting(specs, orch):
+    from comfy_backend.errors import WorkflowError
+    from ryven_comfy_nodes.context import AppContext, QueueDispatcher, fetch_object_infos
+    from ryven_comfy_nodes.headless import check_node_values
+    from ryven_comfy_nodes.workflow_spec import refine_spec
+
+    infos = fetch_object_infos(orch)
+    assert set(infos) == {"local1", "local2", "local3"}
+    # a spec loaded from a folder has no bounds; a server's definitions give them
+    spec = specs["blurred_colour"].model_copy(deep=True)
+    radius = next(f for f in settable_fields(spec.prompt) if f.input_name == "blur_radius")
+    spec.params.append(radius.model_copy(update={"constraints": type(radius.constraints)()}))  # as saved without a server
+    assert spec.param("2.blur_radius").constraints.max is None
+    refined = refine_spec(spec, list(infos.values()))
+    assert refined.param("2.blur_radius").constraints.max == 31
+    assert refined.param("width").constraints.min == 1
+    assert refined.param("2.blur_radius").label == spec.param("2.blur_radius").label  # exposures stay
+    # headless check: one line naming the node and the parameter, before any job
+    session, flow, a, b, _ = chain(specs)
+    a.set_value(param(a, "2", "blur_radius"), 40)
+    with pytest.raises(WorkflowError, match=r"blurred colour: parameter 'Blur blur_radius': 40 is above the maximum 31"):
+        check_node_values(orch, [flow])
+    # the runner refuses it on the node too (a value that arrives when the node starts)
+    disp = QueueDispatcher()
+    ctx = AppContext(orch, disp.post, owns_backend=False)
+    ctx.object_infos.update(infos)
+    try:
+        run = ctx.runner.run_nodes([a])
+        while not run.finished:
+            disp.drain(0.1)
+        assert a.run.status == "failed"
+        assert "above the maximum 31" in a.run.message and "not submitted" in a.run.message
+        assert ctx.runner.snapshots == {}  # no job was submitted
+    finally:
+        ctx.close()
+
+
+def test_sampler_combos_come_from_the_server(orch):
+    from ryven_comfy_nodes.context import fetch_object_infos
+    from ryven_comfy_nodes.workflow_spec import check_values, refine_spec, spec_from_prompt
+    from comfy_backend.workflow.params import ParameterError
+
+    prompt = {"1": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+    spec = spec_from_prompt(prompt, "sampler")
+    field = next(f for f in settable_fields(prompt) if f.input_name == "sampler_name")
+    spec.params = [field]
+    spec = refine_spec(spec, list(fetch_object_infos(orch).values()))
+    choices = spec.params[0].constraints.choices
+    assert "euler" in choices and "dpmpp_2m" in choices
+    with pytest.raises(ParameterError, match="not one of"):
+        check_values(spec, {field.id: "no_such_sampler"})
