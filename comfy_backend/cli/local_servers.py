@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from comfy_backend.errors import ComfyBackendError
 from comfy_backend.local.instances import (
     DEFAULT_BASE_PORT,
     default_state_dir,
@@ -49,22 +48,11 @@ def _progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _error(exc: BaseException) -> int:
-    print(f"error: {exc}", file=sys.stderr)
-    return 1
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     """Start (or reuse) ``args.count`` instances; print the servers config path and URLs."""
     state_dir = args.state_dir or default_state_dir()
-    try:
-        servers = start_local_servers(args.count, base_port=args.base_port, state_dir=state_dir,
-                                      timeout=args.timeout, progress=_progress)
-    except ComfyBackendError as exc:
-        return _error(exc)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    servers = start_local_servers(args.count, base_port=args.base_port, state_dir=state_dir,
+                                  timeout=args.timeout, progress=_progress)
     print(f"servers config: {Path(state_dir).expanduser().resolve() / 'servers.yaml'}")
     for srv in servers:
         print(f"{srv.id}: {srv.url}")
@@ -73,20 +61,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     """Stop every instance recorded in the state directory."""
-    try:
-        stopped = stop_local_servers(args.state_dir)
-    except ComfyBackendError as exc:
-        return _error(exc)
+    stopped = stop_local_servers(args.state_dir)
     print(f"stopped {stopped} local ComfyUI instance(s)")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the recorded instances; exit 0 if every recorded instance answers, else 3."""
-    try:
-        rows = local_servers_status(args.state_dir)
-    except ComfyBackendError as exc:
-        return _error(exc)
+    rows = local_servers_status(args.state_dir)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:

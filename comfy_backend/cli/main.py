@@ -38,10 +38,13 @@ def _configure_logging(verbose: int) -> None:
     from pathlib import Path
 
     root = logging.getLogger()
+    if any(getattr(h, "_ryven_comfy", False) for h in root.handlers):
+        return  # main() called again in one process (tests)
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING - 10 * min(verbose, 2))
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console._ryven_comfy = True  # type: ignore[attr-defined]
     root.addHandler(console)
     log_dir = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "ryven-comfy"
     try:

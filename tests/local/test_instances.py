@@ -5,7 +5,6 @@ short-lived extra instances on ports 18197-18198.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import time
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from comfy_backend.cli import local_servers as cli
 from comfy_backend.errors import ProvisionError
 from comfy_backend.local.instances import (
     kill_local_server,
@@ -47,10 +45,10 @@ def _post(url: str, body: dict[str, Any]) -> Any:
 
 
 def _run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ryven-comfy")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Through the real entry point, which maps errors to one stderr line and an exit code."""
+    from comfy_backend.cli.main import main
+
+    return main(argv)
 
 
 def test_status_lists_three_ready_instances(real_servers: list[str], real_state_dir: Path) -> None:
