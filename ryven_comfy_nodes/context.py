@@ -205,6 +205,33 @@ def set_factory(factory: Callable[[], AppContext] | None) -> None:
     _factory = factory
 
 
+def fetch_image_source(ctx: AppContext | None, value: Any,
+                       callback: Callable[[bytes | None, str | None, str], None]) -> None:
+    """The bytes of an image source (see ``values``): the first produced file, or a local file.
+
+    ``callback(data, error, filename)`` runs on the flow's thread; a produced file needs ``ctx``
+    (its backend fetches it from the server that made it), a local file is read at once.
+    """
+    from .values import refs_of
+
+    refs = refs_of(value)
+    if refs:
+        ref = refs[0]
+        name = f"ryven-comfy-{ref.server}-{Path(ref.filename).name}"
+        if ctx is None:
+            callback(None, "no servers configured", name)
+        else:
+            ctx.fetch_bytes(ref, lambda d, e: callback(d, e, name))
+        return
+    path = Path(value["path"])
+    try:
+        data: bytes | None = path.read_bytes()
+        err = None
+    except OSError as exc:
+        data, err = None, f"{path}: {exc.strerror}"
+    callback(data, err, path.name)
+
+
 def current_context(create: bool = True) -> AppContext | None:
     """The installed context; with ``create``, build one with the factory if none exists."""
     global _current

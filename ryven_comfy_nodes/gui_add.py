@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from qtpy.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                             QLineEdit, QPushButton, QWidget)
 
+from comfy_backend.errors import WorkflowError
 from .context import current_context, fetch_object_info
 from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
 
@@ -31,11 +32,25 @@ def object_info_from_a_server(timeout: float = 60.0) -> dict[str, Any] | None:
     return got[1] if got else None
 
 
+#: what the dialog does on OK: (name, workflow file or "", target) -> the placed node; errors are shown in the dialog
+CreateNode = Callable[[str, str, TargetSpec], Any]
+
+
+def default_name(path: str | Path | None) -> str:
+    """A node name from a workflow file name (``blurred_colour_api.json`` -> ``blurred colour``)."""
+    if not path:
+        return "workflow"
+    return Path(path).name.rsplit(".", 1)[0].removesuffix("_api").replace("_", " ")
+
+
 class AddWorkflowDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """Asks for a name, a file and a target; on OK calls ``create`` (see ``gui_editor.add_workflow_from_file``)."""
+
+    def __init__(self, create: CreateNode, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add workflow node")
-        self.spec: WorkflowSpec | None = None
+        self.create = create
+        self.node: Any = None
         form = QFormLayout(self)
         self.name = QLineEdit()
         form.addRow("Name", self.name)
@@ -67,29 +82,36 @@ class AddWorkflowDialog(QDialog):
         if path:
             self.file.setText(path)
             if not self.name.text():
-                self.name.setText(Path(path).stem.removesuffix("_api").replace("_", " "))
+                self.name.setText(default_name(path))
 
     def target(self) -> TargetSpec:
         sid = self.target_box.currentData()
         return TargetSpec(server=sid) if sid else TargetSpec()
 
     def _accept(self) -> None:
-        name = self.name.text().strip() or "workflow"
         try:
-            self.spec = build_spec(name, self.file.text().strip())
+            self.node = self.create(self.name.text().strip(), self.file.text().strip(), self.target())
         except Exception as exc:  # noqa: BLE001 - shown in the dialog
             self.error.setText(str(exc))
             return
         self.accept()
 
 
-def build_spec(name: str, path: str) -> WorkflowSpec:
-    """A spec from a file (a UI workflow is converted with a connected server's object_info) or the template."""
+def build_spec(name: str, path: str | Path | None) -> WorkflowSpec:
+    """A spec from a file or the blank template (no file), named ``name`` (default: from the file name).
+
+    A UI-format workflow is converted with a connected server's node definitions
+    (fetched if none arrived yet); bounds and choices are added when the class is made.
+    """
+    name = name or default_name(path)
     if not path:
         return spec_from_prompt(BLANK_TEMPLATE, name, slug(name))
     try:
         return load_workflow_file(path, title=name)
-    except Exception as exc:
+    except WorkflowError as exc:
         if "UI-format" not in str(exc):
             raise
-        return load_workflow_file(path, title=name, object_info=object_info_from_a_server())
+        info = object_info_from_a_server()
+        if info is None:
+            raise WorkflowError(f"{exc}: no server is online to convert it") from None
+        return load_workflow_file(path, title=name, object_info=info)

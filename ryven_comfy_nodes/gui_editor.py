@@ -17,11 +17,11 @@ from qtpy.QtWidgets import QAction, QApplication, QDockWidget, QFileDialog, QMes
 from .autosave import Autosaver
 from .classes import PACKAGE, register, unique_spec, workflow_class
 from .context import current_context
-from .gui_add import AddWorkflowDialog
+from .gui_add import AddWorkflowDialog, build_spec
 from .gui_docks import ServersPanel
 from .project_format import (SUFFIX, export_flows, load_into_flow, load_orchestrator, save_orchestrator)
 from .workflow_node import WorkflowNode
-from .workflow_spec import WorkflowSpec
+from .workflow_spec import TargetSpec, WorkflowSpec
 
 log = logging.getLogger(__name__)
 AUTOSAVE_MS = 60_000
@@ -126,10 +126,19 @@ def register_workflow(editor: Any, spec: WorkflowSpec) -> type[WorkflowNode]:
     return cls
 
 
-def add_workflow_dialog(editor: Any) -> None:
-    dlg = AddWorkflowDialog(editor)
-    if dlg.exec() and dlg.spec is not None:
-        add_workflow_node(editor, dlg.spec, dlg.target())
+def add_workflow_dialog(editor: Any) -> WorkflowNode | None:
+    """ComfyUI → Add workflow node…: the dialog; OK runs ``add_workflow_from_file``."""
+    dlg = AddWorkflowDialog(lambda name, path, target: add_workflow_from_file(editor, path, name, target), editor)
+    dlg.exec()
+    return dlg.node
+
+
+def add_workflow_from_file(editor: Any, path: str | Path | None, name: str = "",
+                           target: TargetSpec | None = None) -> WorkflowNode:
+    """What "Add workflow node…" does: a spec from a workflow file (or the blank template without one),
+    its class registered in the running editor (node list, saved projects) and a node placed in the
+    current flow. Raises ``WorkflowError`` for an unusable file."""
+    return add_workflow_node(editor, build_spec(name, path), target)
 
 
 def add_workflow_node(editor: Any, spec: WorkflowSpec, target: Any = None) -> WorkflowNode:

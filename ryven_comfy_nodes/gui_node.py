@@ -12,6 +12,7 @@ from .context import current_context
 from .gui_inspector import WorkflowInspector
 from .gui_media import ThumbStrip
 from .gui_params import ParamInputWidget
+from .values import is_image_source
 from .workflow_node import WorkflowNode
 
 _STATUS_COLOURS = {
@@ -55,7 +56,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.progress.setTextVisible(True)
         self.progress.setMaximumHeight(16)
         lay.addWidget(self.progress)
-        self.thumbs = ThumbStrip()
+        self.thumbs = ThumbStrip(underlay=self.upstream_image)
         lay.addWidget(self.thumbs)
         row = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -102,6 +103,14 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         for o in self.node.spec.outputs:
             act = self.preview_menu.addAction(f"{o.label} ({o.kind})")
             act.triggered.connect(lambda _=False, oid=o.id: self.run_preview(oid))
+
+    def upstream_image(self) -> Any:
+        """The value at this node's first connected image input (what its masks were computed from)."""
+        for spec in self.node.spec.image_inputs:
+            value = self.node.image_source(spec.id)
+            if is_image_source(value):
+                return value
+        return None
 
     # -- display ------------------------------------------------------------------------------
     def refresh(self) -> None:

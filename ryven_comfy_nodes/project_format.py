@@ -69,15 +69,21 @@ def is_orchestrator_file(path: str | Path) -> bool:
     return str(path).endswith(SUFFIX)
 
 
-def load_orchestrator(path: str | Path) -> OrchestratorProject:
+def read_project_json(path: str | Path) -> Any:
+    """The parsed JSON of a project file (ours or Ryven's); unreadable or malformed files raise ``WorkflowError``."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WorkflowError(f"{p}: project file not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorkflowError(f"{p}: not a JSON project ({exc})") from None
-    return parse_orchestrator(data, str(p))
+    except OSError as exc:
+        raise WorkflowError(f"{p}: cannot read the project: {exc.strerror}") from None
+
+
+def load_orchestrator(path: str | Path) -> OrchestratorProject:
+    return parse_orchestrator(read_project_json(path), str(path))
 
 
 def parse_orchestrator(data: Any, source: str = "project") -> OrchestratorProject:

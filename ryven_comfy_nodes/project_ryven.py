@@ -9,7 +9,6 @@ re-created from the specs embedded in the nodes' state before loading.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,15 @@ from ryvencore.utils import deserialize
 
 from comfy_backend.errors import WorkflowError
 from .classes import WF_PREFIX, register, workflow_class, workflow_classes
+from .project_format import read_project_json
 from .utility_nodes import UTILITY_NODES
 from .workflow_spec import WorkflowSpec
 
 
 def read_project(path: str | Path) -> dict[str, Any]:
+    """A Ryven project file's JSON (checked to have flows)."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WorkflowError(f"{p}: project file not found") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorkflowError(f"{p}: not a JSON project ({exc})") from None
+    data = read_project_json(p)
     if not isinstance(data, dict) or not isinstance(data.get("flows"), (dict, list)):
         raise WorkflowError(f"{p}: not a Ryven project (no 'flows')")
     return data

@@ -23,9 +23,10 @@ from comfy_backend.jobs import Target, Upload
 from comfy_backend.models import JobSnapshot, JobState
 from comfy_backend.workflow.params import ParameterError
 from comfy_backend.workflow.patch import RANDOM_SEED_MAX
+from .context import fetch_image_source
 from .saving import save_values_async
 from .utility_nodes import SaveOutputsNode, UtilityNode
-from .values import is_image_source, refs_of
+from .values import is_image_source
 from .workflow_node import WorkflowNode
 from .workflow_spec import build_prompt, check_values, prompt_for_outputs
 
@@ -271,19 +272,7 @@ class FlowRunner:
                 self._submit(node, prompt, [u for u in uploads if u is not None])
 
         for i, (spec, value) in enumerate(sources):
-            refs = refs_of(value)
-            if refs:
-                ref = refs[0]
-                name = f"ryven-comfy-{ref.server}-{Path(ref.filename).name}"
-                self.ctx.fetch_bytes(ref, lambda d, e, i=i, s=spec, n=name: got(i, s, d, e, n))
-            else:
-                path = Path(value["path"])
-                try:
-                    data: bytes | None = path.read_bytes()
-                    err = None
-                except OSError as exc:
-                    data, err = None, f"{path}: {exc.strerror}"
-                got(i, spec, data, err, path.name)
+            fetch_image_source(self.ctx, value, lambda d, e, n, i=i, s=spec: got(i, s, d, e, n))
         if not sources:
             self._submit(node, prompt, [])
 

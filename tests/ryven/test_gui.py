@@ -285,3 +285,119 @@ def test_editor_opens_a_saved_ryven_project_in_a_new_process(editor, servers_yam
     _, color, server, ident, count = line.split()
     assert (int(color), server, ident) == (0x654321, "local3", "ryven_comfy_nodes.wf.blurred_colour")
     assert int(count) == len(flow_nodes(editor))
+
+
+#: a UI-format workflow (EmptyImage → ImageBlur → SaveImage): converted with a server's node definitions
+UI_WORKFLOW = {
+    "last_node_id": 3, "last_link_id": 2, "version": 0.4,
+    "nodes": [
+        {"id": 1, "type": "EmptyImage", "pos": [0, 0], "size": [300, 130], "order": 0, "mode": 0,
+         "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1], "slot_index": 0}],
+         "properties": {}, "widgets_values": [128, 96, 1, 0x336699]},
+        {"id": 2, "type": "ImageBlur", "pos": [350, 0], "size": [300, 80], "order": 1, "mode": 0,
+         "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+         "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2], "slot_index": 0}],
+         "properties": {}, "widgets_values": [5, 1.0]},
+        {"id": 3, "type": "SaveImage", "pos": [700, 0], "size": [300, 270], "order": 2, "mode": 0,
+         "inputs": [{"name": "images", "type": "IMAGE", "link": 2}], "outputs": [],
+         "properties": {}, "widgets_values": ["ryven-comfy/dialog"]},
+    ],
+    "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+    "groups": [], "config": {}, "extra": {},
+}
+
+
+def test_add_workflow_node_from_a_file_registers_lists_places_and_saves(editor, qtbot, tmp_path):
+    """What the dialog's OK does, end to end: file → class in the editor → node in the flow → saved project."""
+    from ryven_comfy_nodes.context import current_context
+    from ryven_comfy_nodes.gui_editor import add_workflow_from_file
+    from ryven_comfy_nodes.project_ryven import specs_in_ryven_project
+    from ryven_comfy_nodes.workflow_spec import TargetSpec
+
+    qtbot.waitUntil(lambda: len(current_context().object_infos) == 3, timeout=30_000)
+    path = tmp_path / "soft_square_api.json"
+    path.write_text(json.dumps(UI_WORKFLOW))
+    before = len(flow_nodes(editor))
+    node = add_workflow_from_file(editor, path, target=TargetSpec(server="local1"))
+    cls = type(node)
+    assert cls.identifier == "ryven_comfy_nodes.wf.soft_square" and node.title == "soft square"
+    assert cls in editor.core_session.nodes and node in editor.get_current_flow().nodes
+    assert len(flow_nodes(editor)) == before + 1 and node.gui.item.scene() is not None
+    assert node.target.server == "local1"
+    # converted with the servers' definitions, which also give the bounds
+    assert node.spec.prompt["2"]["class_type"] == "ImageBlur" and node.spec.prompt["2"]["inputs"]["blur_radius"] == 5
+    assert node.spec.param("width").constraints.max is not None
+    # listed in Ryven's node list (found by its title)
+    nlw = editor.nodes_list_widget
+    assert cls in nlw.nodes
+    nlw.search_line_edit.setText("soft square")
+    nlw._update_view("soft square")
+    assert cls in nlw.current_nodes
+    nlw.search_line_edit.setText("")
+    # a saved Ryven project names the class and embeds the workflow
+    saved = tmp_path / "with_added.json"
+    editor.save_project(str(saved))
+    data = json.loads(saved.read_text())
+    idents = [nd["identifier"] for f in (data["flows"].values() if isinstance(data["flows"], dict) else data["flows"])
+              for nd in f["nodes"]]
+    assert cls.identifier in idents
+    spec = next(s for s in specs_in_ryven_project(data) if s.id == "soft_square")
+    assert spec.prompt == node.spec.prompt
+    # a broken file is an error for the dialog to show, and places nothing
+    bad = tmp_path / "broken.json"
+    bad.write_text("{ not json")
+    with pytest.raises(Exception):
+        add_workflow_from_file(editor, bad)
+    assert len(flow_nodes(editor)) == before + 1
+    editor.get_current_flow().remove_node(node)
+
+
+def test_add_workflow_dialog_calls_the_same_function(editor, qtbot, tmp_path):
+    from ryven_comfy_nodes.gui_add import AddWorkflowDialog
+
+    calls = []
+    dlg = AddWorkflowDialog(lambda name, path, target: calls.append((name, path, target.server)) or "node", editor)
+    dlg.file.setText(str(tmp_path / "x_api.json"))
+    dlg.target_box.setCurrentIndex(dlg.target_box.findData("local2"))
+    dlg._accept()
+    assert calls == [("", str(tmp_path / "x_api.json"), "local2")] and dlg.node == "node"
+    failing = AddWorkflowDialog(lambda *a: (_ for _ in ()).throw(ValueError("bad file")), editor)
+    failing._accept()
+    assert failing.error.text() == "bad file" and failing.node is None
+
+
+def test_mask_thumbnail_of_a_node_overlays_its_upstream_image(editor, specs, tmp_path):
+    """A workflow node's mask thumbnails open with "Overlay on input image" once its image input is connected."""
+    import io
+    from PIL import Image
+    from comfy_backend.models import OutputRef
+    from ryvencore import Data
+    from ryven_comfy_nodes.gui_media import Thumb
+    from ryven_comfy_nodes.utility_nodes import ImageFileNode
+    from ryven_comfy_nodes.values import file_value
+
+    src = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (10, 120, 40)).save(src)
+    buf = io.BytesIO()
+    Image.new("L", (40, 30), 255).save(buf, "PNG")
+    node = new_workflow_node(editor, specs, "invert_image")
+    widget = node.gui.item.main_widget
+    assert widget.upstream_image() is None
+    flow = editor.get_current_flow()
+    image_node = flow.create_node(ImageFileNode)
+    image_node.inputs[0].default = Data(str(src))
+    image_node.update()
+    flow.connect_nodes(image_node.outputs[0], node.inputs[0], silent=True)
+    assert widget.upstream_image() == file_value(src)
+    ref = OutputRef(server="local1", node_id="9", filename="mask_00001_.png", subfolder="", type="temp")
+    thumb = Thumb(ref, "mask", widget.thumbs, widget.thumbs.underlay)
+    thumb.data = buf.getvalue()
+    thumb.mousePressEvent(None)
+    dlg = thumb.dialog
+    assert dlg.overlay_box is not None and dlg.image_label.pixmap().toImage().isGrayscale()
+    dlg.overlay_box.setChecked(True)
+    assert (dlg.overlay_pixmap.width(), dlg.overlay_pixmap.height()) == (40, 30)
+    assert not dlg.image_label.pixmap().toImage().isGrayscale()
+    dlg.close()
+    flow.remove_node(node)
+    flow.remove_node(image_node)
