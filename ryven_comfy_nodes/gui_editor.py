@@ -172,6 +172,8 @@ def import_orchestrator(editor: Any, path: Path) -> list[Any]:
                 register_workflow(editor, n.spec)
         if i == 0:
             flow = editor.get_current_flow()
+            if not flow.nodes:  # the empty start flow ("hello world") takes the project's title
+                editor.core_session.rename_flow(flow, entry.title)
         else:
             flow = editor.core_session.create_flow(entry.title)
         nodes += load_into_flow(flow, _centred(editor, flow, entry))

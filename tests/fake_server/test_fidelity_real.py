@@ -154,7 +154,8 @@ async def observe_interrupt(session: aiohttp.ClientSession, base: str, prompt: d
         "remaining": remaining,
         "types": type_sequence(got),
         "data_keys": data_keys(got),
-        "interrupted_at": (stop["node_id"], stop["node_type"], stop["executed"]),
+        # the server builds `executed` from a set: its order varies with string hashing
+        "interrupted_at": (stop["node_id"], stop["node_type"], sorted(stop["executed"])),
         "history": history_shape(history),
         "deleted_history": deleted,
     }
