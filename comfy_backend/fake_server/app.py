@@ -28,6 +28,19 @@ SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 _TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
 
 
+async def _clear_or_delete(request: web.Request, clear: Callable[[], None], delete: Callable[[str], None]) -> web.Response:
+    """``{"clear": true}`` and/or ``{"delete": [ids]}``, as POST /queue and POST /history take them."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _server_error()
+    if body.get("clear"):
+        clear()
+    for pid in body.get("delete", []) if "delete" in body else []:
+        delete(pid)
+    return web.Response(status=200)
+
+
 def _server_error() -> web.Response:
     return web.Response(status=500, text=_TROUBLE)
 
@@ -236,16 +249,8 @@ class Routes:
         return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": result.node_errors})
 
     async def post_queue(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _server_error()
         q = self.s.run.queue
-        if body.get("clear"):
-            q.wipe()
-        for pid in body.get("delete", []) if "delete" in body else []:
-            q.delete(pid)
-        return web.Response(status=200)
+        return await _clear_or_delete(request, q.wipe, q.delete)
 
     async def interrupt(self, request: web.Request) -> web.Response:
         try:
@@ -265,16 +270,8 @@ class Routes:
         return web.Response(status=200)
 
     async def post_history(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _server_error()
         q = self.s.run.queue
-        if body.get("clear"):
-            q.wipe_history()
-        for pid in body.get("delete", []) if "delete" in body else []:
-            q.delete_history(pid)
-        return web.Response(status=200)
+        return await _clear_or_delete(request, q.wipe_history, q.delete_history)
 
     # ----- files -----------------------------------------------------------------
     async def upload_image(self, request: web.Request) -> web.Response:
