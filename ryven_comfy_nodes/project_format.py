@@ -87,6 +87,8 @@ def load_orchestrator(path: str | Path) -> OrchestratorProject:
 
 
 def parse_orchestrator(data: Any, source: str = "project") -> OrchestratorProject:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise WorkflowError(f"{source}: not a ryven-comfy project (expected \"format\": \"{FORMAT}\")")
     try:
         project = OrchestratorProject.model_validate(data)
     except ValidationError as exc:

@@ -35,5 +35,14 @@ def test_each_format_still_checks_its_own_shape(tmp_path):
     with pytest.raises(WorkflowError, match="not a Ryven project"):
         read_project(other)
     other.write_text('{"format": "something else", "flows": {}}')
-    with pytest.raises(WorkflowError, match="other.json: format"):
+    with pytest.raises(WorkflowError, match="other.json: not a ryven-comfy project"):
         load_orchestrator(other)
+
+
+def test_a_json_object_without_our_format_is_refused(tmp_path):
+    from ryven_comfy_nodes.project_format import load_orchestrator
+
+    p = tmp_path / "x.orchestrator.json"
+    p.write_text('{"hello": 1}')
+    with pytest.raises(WorkflowError, match="not a ryven-comfy project"):
+        load_orchestrator(p)
