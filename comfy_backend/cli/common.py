@@ -14,12 +14,22 @@ USER_CONFIG = Path("~/.config/ryven-comfy/servers.yaml")
 
 
 def default_servers_file() -> Path | None:
-    """``$RYVEN_COMFY_SERVERS``, else ``~/.config/ryven-comfy/servers.yaml`` if it exists."""
+    """``$RYVEN_COMFY_SERVERS``, else ``~/.config/ryven-comfy/servers.yaml``, else the config
+    of the local CPU servers if they were ever started (``local-servers up``)."""
     env = os.environ.get("RYVEN_COMFY_SERVERS")
     if env:
         return Path(env)
     p = USER_CONFIG.expanduser()
-    return p if p.is_file() else None
+    if p.is_file():
+        return p
+    local = _local_servers_file()
+    return local if local.is_file() else None
+
+
+def _local_servers_file() -> Path:
+    from ..local.instances import default_state_dir
+
+    return default_state_dir() / "servers.yaml"
 
 
 def resolve_servers(path: str | Path | None) -> ServersConfig:
@@ -27,7 +37,7 @@ def resolve_servers(path: str | Path | None) -> ServersConfig:
     if p is None:
         raise ConfigError(
             "no servers config: pass --servers FILE, set RYVEN_COMFY_SERVERS, "
-            f"or write {USER_CONFIG} (or run 'ryven-comfy local-servers up --count 3')"
+            f"or write {USER_CONFIG} (or run 'ryven-comfy local-servers up --count 3' to use local CPU servers)"
         )
     return load_servers_config(p)
 
@@ -46,7 +56,7 @@ def start_backend(config: ServersConfig, *, policy: str | None = None) -> Orches
 def servers_file_or_local(explicit: str | None, local: int) -> Path:
     """The servers config to use; starts ``local`` local CPU servers when none is configured."""
     servers_file = explicit or default_servers_file()
-    if servers_file is not None:
+    if servers_file is not None and Path(servers_file) != _local_servers_file():
         return Path(servers_file)
     from ..local.instances import default_state_dir, start_local_servers
 

@@ -20,7 +20,8 @@ def describe(job: JobSnapshot) -> str:
     where = job.server or "-"
     if job.state is JobState.RUNNING:
         step = f" step {p.value:.0f}/{p.max:.0f}" if p.max else ""
-        return f"{job.label:<14} {where:<10} running   node {p.node_index}/{p.node_count}{step} {_bar(p.fraction)} {p.fraction:4.0%}"
+        node = f" node {p.node_index}/{p.node_count}" if p.node_count else ""
+        return f"{job.label:<14} {where:<10} running  {node}{step} {_bar(p.fraction)} {p.fraction:4.0%}"
     if job.state.final:
         secs = f" {job.seconds:.1f}s" if job.seconds is not None else ""
         extra = f" after {len(job.attempts)} attempts" if len(job.attempts) > 1 else ""
