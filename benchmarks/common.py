@@ -5,10 +5,11 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from comfy_backend.files import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -19,13 +20,9 @@ def machine() -> dict[str, Any]:
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
     """Write ``results/<name>.json`` atomically and return its path."""
-    RESULTS_DIR.mkdir(exist_ok=True)
     data = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), **data}
-    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, prefix=f".{name}-")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
     path = RESULTS_DIR / f"{name}.json"
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
     return path
 
 

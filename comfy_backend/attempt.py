@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConnectionLost, ExecutionFailed, Interrupted, JobCancelled, RequestTimeout, ServerError
-from .models import Attempt, Health, OutputRef, Progress, outputs_from_history
+from .models import Attempt, Health, JobState, OutputRef, Progress, outputs_from_history
 from .tracking import PromptTracker, WsImage
 
 if TYPE_CHECKING:
@@ -117,8 +117,6 @@ class AttemptRunner:
         self.on_update("progress")
 
     def _started(self) -> None:
-        from .models import JobState
-
         self.job.state = JobState.RUNNING
         self.attempt.queue_wait = max(time.monotonic() - self.submitted_at, 0.0)
         self.on_update("state")

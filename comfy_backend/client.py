@@ -257,6 +257,11 @@ class ComfyClient:
     def cached_object_info(self) -> dict[str, Any] | None:
         return self._object_info
 
+    @property
+    def cached_models(self) -> dict[str, list[str]]:
+        """``/models/<folder>`` lists read so far (folder → files)."""
+        return self._models
+
     async def model_folders(self) -> list[str]:
         body = await self.request("GET", "/models")
         return [str(x) for x in body] if isinstance(body, list) else []

@@ -211,12 +211,11 @@ class ServerPool:
         for s in self.servers.values():
             loads[s.id] = self._backlog(s)
             free[s.id] = s.free_slots
-        if not any(free[s.id] > 0 for s in self.servers.values() if s.usable) and not self._anyone_stuck(now):
-            return  # nothing can start now; jobs that can never run are failed on a later pass
         usable = [s.id for s in self.servers.values() if s.usable]
+        stuck = self._anyone_stuck(now)  # a job past its queue timeout must be looked at to fail it
         for job in list(self._waiting[:LOOKAHEAD]):
-            if not any(free[sid] > 0 for sid in usable) and not self._anyone_stuck(now):
-                break  # every slot is taken: later jobs cannot start in this pass
+            if not stuck and not any(free[sid] > 0 for sid in usable):
+                break  # every slot is taken: no job can start in this pass
             if job.not_before > now:
                 continue
             reasons: dict[str, tuple[bool, str]] = {}

@@ -48,7 +48,6 @@ class ServerHandle:
         self.queue_pending = 0
         self.foreign = 0
         self.stats: dict[str, Any] = {}
-        self.models: dict[str, list[str]] = {}
         self.info_ready = False                    # object_info fetched
         self.info_version = 0                      # bumped whenever node list or model lists change
         self._on_change = on_change
@@ -59,6 +58,11 @@ class ServerHandle:
     @property
     def id(self) -> str:
         return self.config.id
+
+    @property
+    def models(self) -> dict[str, list[str]]:
+        """Model files per ``/models`` folder, as last read from the server."""
+        return self.client.cached_models
 
     @property
     def usable(self) -> bool:
@@ -150,7 +154,6 @@ class ServerHandle:
     async def _load_capabilities(self, restarted: bool) -> None:
         if restarted:
             self.client.forget_caches()
-            self.models.clear()
         try:
             await self.client.object_info(refresh=restarted)
             await self.client.detect_features()
@@ -163,8 +166,8 @@ class ServerHandle:
     async def _load_models(self) -> None:
         """Every ``/models/<folder>`` list: the model files this server has right now."""
         folders = await self.client.model_folders()
-        lists = await asyncio.gather(*(self.client.models(f, refresh=True) for f in folders), return_exceptions=True)
-        self.models = {f: files for f, files in zip(folders, lists) if isinstance(files, list)}
+        # Kept in the client's cache; a folder that fails to list keeps its last known files.
+        await asyncio.gather(*(self.client.models(f, refresh=True) for f in folders), return_exceptions=True)
 
     async def refresh_capabilities(self) -> None:
         """Re-read node definitions and model lists (e.g. models were added since start)."""

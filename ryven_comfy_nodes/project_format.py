@@ -18,7 +18,7 @@ from ryvencore import Data, Flow, Node, Session
 from ryvencore.utils import serialize
 
 from comfy_backend.errors import WorkflowError
-from comfy_backend.local.provision import atomic_write_text
+from comfy_backend.files import atomic_write_text
 from .classes import full_identifier, workflow_class
 from .utility_nodes import ImageFileNode, NumberNode, PreviewNode, SaveOutputsNode, SeedNode, TextNode
 from .workflow_node import STATE_VERSION, WorkflowNode

@@ -167,7 +167,7 @@ def load_workflow_file(path: str | Path, title: str | None = None,
 
 def save_spec_file(spec: WorkflowSpec, path: str | Path) -> None:
     """Write a spec (workflow + exposures) so a workflows folder keeps the chosen parameters."""
-    from comfy_backend.local.provision import atomic_write_text
+    from comfy_backend.files import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps({"ryven_comfy_workflow": 1, "spec": spec.model_dump(mode="json")}, indent=1))
 

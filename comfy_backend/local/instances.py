@@ -38,7 +38,8 @@ from .processes import (
     terminate_groups,
     wait_dead,
 )
-from .provision import ComfyInstall, atomic_write_text, comfy_env, default_cache_root, ensure_comfyui, load_install
+from ..files import atomic_write_text
+from .provision import ComfyInstall, comfy_env, default_cache_root, ensure_comfyui, load_install
 
 log = logging.getLogger(__name__)
 
