@@ -18,7 +18,7 @@ class DirectClient:
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
 
-    async def __aenter__(self) -> "DirectClient":
+    async def __aenter__(self) -> DirectClient:
         self.session = aiohttp.ClientSession()
         self.ws = await self.session.ws_connect(self.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}")
         return self

@@ -12,7 +12,8 @@ import asyncio
 import copy
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectionLost, ExecutionFailed, Interrupted, JobCancelled, RequestTimeout, ServerError
 from .models import Attempt, Health, JobState, OutputRef, Progress, outputs_from_history
@@ -34,8 +35,8 @@ class AttemptRunner:
 
     def __init__(
         self,
-        job: "Job",
-        server: "ServerHandle",
+        job: Job,
+        server: ServerHandle,
         attempt: Attempt,
         *,
         stall_timeout: float,
@@ -222,7 +223,7 @@ class AttemptRunner:
     async def _cancel_on_server(self) -> None:
         try:
             await asyncio.wait_for(self.client.cancel(self.attempt.prompt_id), timeout=5.0)
-        except (ServerError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ServerError) as exc:
             log.info("server %s: could not cancel prompt %s: %s", self.server.id, self.attempt.prompt_id, exc)
 
     def _record_times(self, tracker: PromptTracker, entry: dict[str, Any] | None) -> None:

@@ -151,7 +151,7 @@ class ComfyClient:
                     raise ServerHTTPError(
                         f"{self._where(path)} answered with something that is not JSON", server=self.id, status=resp.status
                     ) from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise RequestTimeout(f"{self._where(path)} did not answer within {to.total:g} s", server=self.id) from None
         except aiohttp.ClientSSLError as exc:
             raise ConnectionLost(f"{self._where(path)}: TLS error: {exc}", server=self.id) from None

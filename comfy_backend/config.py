@@ -53,7 +53,7 @@ class AuthConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _check(self) -> "AuthConfig":
+    def _check(self) -> AuthConfig:
         if self.kind == "bearer" and not (self.token_env or self.token_file):
             raise ValueError("bearer auth needs token_env or token_file (tokens are never written in the config)")
         if self.kind == "basic":
@@ -137,7 +137,7 @@ class ServersConfig(BaseModel):
     defaults: PoolSettings = Field(default_factory=PoolSettings)
 
     @model_validator(mode="after")
-    def _unique(self) -> "ServersConfig":
+    def _unique(self) -> ServersConfig:
         seen: set[str] = set()
         for s in self.servers:
             if s.id in seen:

@@ -169,7 +169,7 @@ class AttemptErrorInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> "AttemptErrorInfo":
+    def from_exception(cls, exc: BaseException) -> AttemptErrorInfo:
         extra: dict[str, Any] = {}
         if isinstance(exc, ValidationRejected):
             extra["node_errors"] = [e.__dict__ for e in exc.node_errors]

@@ -6,8 +6,9 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .models import Attempt, JobSnapshot, JobState, OutputRef, Progress
 

@@ -13,7 +13,8 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -62,7 +63,7 @@ class ServerPool:
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
-    async def start(self, wait_checked: bool = True) -> "ServerPool":
+    async def start(self, wait_checked: bool = True) -> ServerPool:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=32, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
         for i, sc in enumerate(self.config.servers):
@@ -90,7 +91,7 @@ class ServerPool:
         if self._session:
             await self._session.close()
 
-    async def __aenter__(self) -> "ServerPool":
+    async def __aenter__(self) -> ServerPool:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -105,7 +106,7 @@ class ServerPool:
         for listener in list(self._listeners):
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - a bad listener must not break the pool
+            except Exception:
                 log.exception("event listener failed")
 
     def _server_changed(self, server: ServerHandle) -> None:
@@ -172,7 +173,7 @@ class ServerPool:
             self._wake.clear()
             try:
                 self._dispatch_pass()
-            except Exception:  # noqa: BLE001 - the dispatcher must survive any bug in one pass
+            except Exception:
                 log.exception("dispatch pass failed")
 
     def _eligible(self, job: Job, server: ServerHandle) -> tuple[bool, str] | None:
@@ -314,7 +315,7 @@ class ServerPool:
         except asyncio.CancelledError:
             job.finish(JobState.CANCELLED, {"kind": "JobCancelled", "message": "the pool was closed", "retryable": False})
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug must fail the job visibly, not hang it
+        except Exception as exc:
             log.exception("job %s: unexpected error", job.id)
             attempt.error = {"kind": type(exc).__name__, "message": f"internal error: {exc}", "retryable": False}
             job.finish(JobState.FAILED, attempt.error)

@@ -13,8 +13,9 @@ import asyncio
 import concurrent.futures as cf
 import logging
 import threading
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from .config import ServersConfig
 from .errors import ComfyBackendError
@@ -32,7 +33,7 @@ Dispatcher = Callable[[Callable[[], None]], None]
 class JobHandle:
     """A submitted job as seen from the caller's thread."""
 
-    def __init__(self, orch: "Orchestrator", job_id: str, future: "cf.Future[JobSnapshot]") -> None:
+    def __init__(self, orch: Orchestrator, job_id: str, future: cf.Future[JobSnapshot]) -> None:
         self._orch = orch
         self.id = job_id
         self.future = future
@@ -66,7 +67,7 @@ class Orchestrator:
         self._subs_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self, wait_checked: bool = True, timeout: float = 60.0) -> "Orchestrator":
+    def start(self, wait_checked: bool = True, timeout: float = 60.0) -> Orchestrator:
         """Start the worker thread; with ``wait_checked`` return after every server's first health check."""
         if self._thread is not None:
             return self
@@ -88,7 +89,7 @@ class Orchestrator:
         try:
             self._pool = ServerPool(self.config, **kwargs)
             loop.run_until_complete(self._pool.start(wait_checked=wait_checked))
-        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+        except BaseException as exc:
             self._start_error = exc
             self._ready.set()
             loop.close()
@@ -108,13 +109,13 @@ class Orchestrator:
             fut = asyncio.run_coroutine_threadsafe(self._pool.close(), self._loop)
             try:
                 fut.result(timeout)
-            except (cf.TimeoutError, Exception) as exc:  # noqa: BLE001 - best effort at shutdown
+            except (cf.TimeoutError, Exception) as exc:
                 log.warning("backend did not close cleanly: %s", exc)
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self._thread = None
 
-    def __enter__(self) -> "Orchestrator":
+    def __enter__(self) -> Orchestrator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -127,7 +128,7 @@ class Orchestrator:
             raise ComfyBackendError("the backend is not started")
         return self._pool
 
-    def _call(self, fn: Callable[[], T]) -> "cf.Future[T]":
+    def _call(self, fn: Callable[[], T]) -> cf.Future[T]:
         """Run a plain function on the loop thread."""
         assert self._loop is not None
         fut: cf.Future[T] = cf.Future()
@@ -135,13 +136,13 @@ class Orchestrator:
         def run() -> None:
             try:
                 fut.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:
                 fut.set_exception(exc)
 
         self._loop.call_soon_threadsafe(run)
         return fut
 
-    def run_coroutine(self, coro: Awaitable[T]) -> "cf.Future[T]":
+    def run_coroutine(self, coro: Awaitable[T]) -> cf.Future[T]:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
 
@@ -212,7 +213,7 @@ class Orchestrator:
         return self.run_coroutine(check()).result(timeout)
 
     # -- outputs ------------------------------------------------------------------
-    def fetch_output(self, ref: OutputRef) -> "cf.Future[bytes]":
+    def fetch_output(self, ref: OutputRef) -> cf.Future[bytes]:
         return self.run_coroutine(self.pool.fetch_output(ref))
 
     def save_outputs(self, job: JobSnapshot, out_dir: str | Path, timeout: float = 600.0) -> list[Path]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -31,7 +32,7 @@ class ServerHandle:
         session: aiohttp.ClientSession,
         settings: PoolSettings,
         order: int,
-        on_change: Callable[["ServerHandle"], None],
+        on_change: Callable[[ServerHandle], None],
     ) -> None:
         self.config = config
         self.settings = settings
@@ -84,7 +85,7 @@ class ServerHandle:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+            except (asyncio.CancelledError, Exception):
                 pass
         await self.stream.close()
 

@@ -14,7 +14,8 @@ import json
 import logging
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -55,7 +56,7 @@ class EventStream:
 
     def __init__(
         self,
-        client: "ComfyClient",
+        client: ComfyClient,
         *,
         on_status: Callable[[int], None] | None = None,
         on_connection: Callable[[bool], None] | None = None,
@@ -63,7 +64,7 @@ class EventStream:
         self.client = client
         self.on_status = on_status
         self.on_connection = on_connection
-        self.trackers: dict[str, "PromptTracker"] = {}
+        self.trackers: dict[str, PromptTracker] = {}
         self.connected = asyncio.Event()
         self.generation = 0
         self.last_message = 0.0
@@ -87,7 +88,7 @@ class EventStream:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing, nothing to report
+            except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
 
@@ -100,7 +101,7 @@ class EventStream:
         if self._ws is not None and not self._ws.closed:
             asyncio.create_task(self._ws.close())
 
-    def track(self, tracker: "PromptTracker") -> None:
+    def track(self, tracker: PromptTracker) -> None:
         self.trackers[tracker.prompt_id] = tracker
 
     def untrack(self, prompt_id: str) -> None:
@@ -135,9 +136,9 @@ class EventStream:
                     await self._receive(ws)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 log.debug("ws %s: %s", self.client.id, exc)
-            except Exception:  # noqa: BLE001 - keep the loop alive whatever a server sends
+            except Exception:
                 log.exception("ws %s: unexpected error in receive loop", self.client.id)
             finally:
                 self._ws = None

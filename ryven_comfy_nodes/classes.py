@@ -8,8 +8,8 @@ registered in a second Session would become ``ryven_comfy_nodes.ryven_comfy_node
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ryvencore import Node, Session
 
@@ -87,7 +87,7 @@ def specs_from_folder(folder: Path) -> list[WorkflowSpec]:
     for f in sorted(Path(folder).glob("*.json")):
         try:
             specs.append(load_workflow_file(f))
-        except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
+        except Exception as exc:
             log.warning("skipping workflow %s: %s", f, exc)
     return specs
 

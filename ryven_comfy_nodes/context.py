@@ -14,8 +14,9 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from comfy_backend.models import Health, OutputRef, ServerSnapshot
 from comfy_backend.runtime import Orchestrator
@@ -102,7 +103,7 @@ class AppContext:
         def done(f: Any) -> None:
             try:
                 got = f.result()
-            except Exception as exc:  # noqa: BLE001 - retried at the server's next online event
+            except Exception as exc:
                 log.info("no node definitions from %s yet: %s", server_id, exc)
                 got = None
             self.post(lambda: self._got_object_info(server_id, got))
@@ -134,7 +135,7 @@ class AppContext:
         def done(f: object) -> None:
             try:
                 data = fut.result()
-            except Exception as exc:  # noqa: BLE001 - shown to the user on the node
+            except Exception as exc:
                 err = str(exc) or type(exc).__name__
                 self.post(lambda: callback(None, err))
                 return
@@ -154,7 +155,7 @@ class AppContext:
         self.runner.shutdown()
         try:
             self._unsub()
-        except Exception as exc:  # noqa: BLE001 - the backend may already be gone
+        except Exception as exc:
             log.debug("unsubscribe failed: %s", exc)
         if self.owns_backend:
             self.orch.close()
@@ -170,7 +171,7 @@ class QueueDispatcher:
     """Headless dispatcher: callables are queued and run by ``drain`` on the owning thread."""
 
     def __init__(self) -> None:
-        self._q: "queue.Queue[Callable[[], None]]" = queue.Queue()
+        self._q: queue.Queue[Callable[[], None]] = queue.Queue()
         self.thread = threading.current_thread()
 
     def post(self, fn: Callable[[], None]) -> None:

@@ -24,6 +24,7 @@ register_utility_guis()
 
 def _context_from_default_config() -> AppContext | None:
     from comfy_backend.cli.common import default_servers_file, resolve_servers
+
     from .launcher import make_context
 
     if default_servers_file() is None:

@@ -1,13 +1,25 @@
 """The "Add workflow node…" dialog: name, target, and a workflow file (JSON/PNG) or a blank template."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from qtpy.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                            QLineEdit, QPushButton, QWidget)
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
 
 from comfy_backend.errors import WorkflowError
+
 from .context import current_context, fetch_object_info
 from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
 
@@ -91,7 +103,7 @@ class AddWorkflowDialog(QDialog):
     def _accept(self) -> None:
         try:
             self.node = self.create(self.name.text().strip(), self.file.text().strip(), self.target())
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog
+        except Exception as exc:
             self.error.setText(str(exc))
             return
         self.accept()

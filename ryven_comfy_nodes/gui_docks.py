@@ -7,9 +7,10 @@ from typing import Any
 import pyqtgraph as pg
 from qtpy.QtCore import QTimer
 from qtpy.QtGui import QColor
-from qtpy.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from comfy_backend.models import ServerSnapshot
+
 from .context import current_context
 from .gui_node import HEALTH_COLOURS
 
@@ -88,7 +89,7 @@ class ServersPanel(QWidget):
         for i, sid in enumerate(sorted(ctx.servers)):
             try:
                 series = ctx.orch.metrics_series(sid, field)
-            except Exception:  # noqa: BLE001 - the backend is shutting down
+            except Exception:
                 return
             xs = [t - now for t, v in series if v is not None]
             ys = [(v / 2**30 if field == "vram_free" else v) for t, v in series if v is not None]

@@ -19,7 +19,7 @@ from .classes import PACKAGE, register, unique_spec, workflow_class
 from .context import current_context
 from .gui_add import AddWorkflowDialog, build_spec
 from .gui_docks import ServersPanel
-from .project_format import (SUFFIX, export_flows, load_into_flow, load_orchestrator, save_orchestrator)
+from .project_format import SUFFIX, export_flows, load_into_flow, load_orchestrator, save_orchestrator
 from .workflow_node import WorkflowNode
 from .workflow_spec import TargetSpec, WorkflowSpec
 
@@ -201,7 +201,7 @@ def import_dialog(editor: Any) -> None:
     if path:
         try:
             import_orchestrator(editor, Path(path))
-        except Exception as exc:  # noqa: BLE001 - shown to the user
+        except Exception as exc:
             QMessageBox.warning(editor, "Import failed", str(exc))
 
 
@@ -219,6 +219,6 @@ def autosave(editor: Any) -> Path | None:
         return None
     try:
         return state["autosaver"].save(export_flows(list(editor.core_session.flows), positions))
-    except Exception:  # noqa: BLE001 - autosave must never break the editor
+    except Exception:
         log.exception("autosave failed")
         return None

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from qtpy.QtCore import Qt, QUrl
 from qtpy.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
-from qtpy.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout,
-                            QWidget)
+from qtpy.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from comfy_backend.models import OutputRef
+
 from .context import current_context, fetch_image_source
 from .video_frames import first_frame_png
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout,
-                            QWidget)
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 from ryven.gui_env import NodeGUI, NodeMainWidget
 
 from .context import current_context

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ryvencore import Data, Flow, Node, Session
 
@@ -17,6 +18,7 @@ from comfy_backend.errors import WorkflowError
 from comfy_backend.models import JobSnapshot
 from comfy_backend.runtime import Orchestrator
 from comfy_backend.workflow.params import ParameterError
+
 from .classes import refine_classes
 from .context import AppContext, QueueDispatcher, current_context, fetch_object_infos, set_context
 from .project_format import is_orchestrator_file, load_orchestrator_session

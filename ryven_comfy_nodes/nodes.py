@@ -26,7 +26,7 @@ def _project_being_opened() -> str | None:
 
         project = getattr(config.instance, "project", None)
         return str(project) if project else None
-    except Exception as exc:  # noqa: BLE001 - private Ryven internals may change
+    except Exception as exc:
         log.debug("no project path from Ryven: %s", exc)
         return None
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from ryvencore import Data, Flow, Node, Session
@@ -19,6 +20,7 @@ from ryvencore.utils import serialize
 
 from comfy_backend.errors import WorkflowError
 from comfy_backend.files import atomic_write_text
+
 from .classes import full_identifier, workflow_class
 from .utility_nodes import ImageFileNode, NumberNode, PreviewNode, SaveOutputsNode, SeedNode, TextNode
 from .workflow_node import STATE_VERSION, WorkflowNode
@@ -232,5 +234,15 @@ def load_orchestrator_session(path: str | Path) -> tuple[Session, list[Flow]]:
     return session, flows
 
 
-__all__ = ["OrchestratorProject", "FlowEntry", "NodeEntry", "Connection", "export_flows", "load_orchestrator",
-           "save_orchestrator", "load_into_flow", "load_orchestrator_session", "is_orchestrator_file"]
+__all__ = [
+    "Connection",
+    "FlowEntry",
+    "NodeEntry",
+    "OrchestratorProject",
+    "export_flows",
+    "is_orchestrator_file",
+    "load_into_flow",
+    "load_orchestrator",
+    "load_orchestrator_session",
+    "save_orchestrator",
+]

@@ -16,6 +16,7 @@ from ryvencore import Flow, Session
 from ryvencore.utils import deserialize
 
 from comfy_backend.errors import WorkflowError
+
 from .classes import WF_PREFIX, register, workflow_class, workflow_classes
 from .project_format import read_project_json
 from .utility_nodes import UTILITY_NODES

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from qtpy.QtCore import QObject, Qt, Signal
 
@@ -37,5 +37,5 @@ class QtDispatcher(QObject):
     def _run(self, fn: Callable[[], None]) -> None:
         try:
             fn()
-        except Exception:  # noqa: BLE001 - one failing callback must not stop the GUI loop
+        except Exception:
             log.exception("error in a GUI callback")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ryvencore import Node
 
@@ -23,6 +24,7 @@ from comfy_backend.jobs import Target, Upload
 from comfy_backend.models import JobSnapshot, JobState
 from comfy_backend.workflow.params import ParameterError
 from comfy_backend.workflow.patch import RANDOM_SEED_MAX
+
 from .context import fetch_image_source
 from .saving import save_values_async
 from .utility_nodes import SaveOutputsNode, UtilityNode
@@ -77,9 +79,9 @@ class FlowRun:
         self.preview = preview
         self.started: set[Node] = set()
         self.finished = False
-        self._callbacks: list[Callable[["FlowRun"], None]] = []
+        self._callbacks: list[Callable[[FlowRun], None]] = []
 
-    def on_finished(self, cb: Callable[["FlowRun"], None]) -> None:
+    def on_finished(self, cb: Callable[[FlowRun], None]) -> None:
         if self.finished:
             cb(self)
         else:
@@ -105,7 +107,7 @@ def status_of(node: Node) -> str:
 
 
 class FlowRunner:
-    def __init__(self, ctx: "AppContext") -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.runs: list[FlowRun] = []
         self._jobs: dict[str, WorkflowNode] = {}
@@ -167,7 +169,7 @@ class FlowRunner:
         for h in list(self._handles.values()):
             try:
                 h.cancel()
-            except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+            except Exception as exc:
                 log.debug("cancel at shutdown: %s", exc)
 
     # -- progress ---------------------------------------------------------------------------
@@ -216,7 +218,7 @@ class FlowRunner:
                 self._start_workflow(node, run.preview.get(node))
             except ComfyBackendError as exc:
                 self._fail(node, str(exc))
-            except Exception as exc:  # noqa: BLE001 - a bad value must show on the node, not kill the GUI
+            except Exception as exc:
                 log.exception("starting %s failed", node.title)
                 self._fail(node, f"{type(exc).__name__}: {exc}")
 

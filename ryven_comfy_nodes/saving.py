@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from comfy_backend.models import OutputRef
 from comfy_backend.outputs import save_output
 from comfy_backend.runtime import Orchestrator
+
 from .values import refs_of
 
 if TYPE_CHECKING:
@@ -34,15 +36,15 @@ def save_values(orch: Orchestrator, values: list[Any], folder: Path, timeout: fl
     return paths
 
 
-def save_values_async(ctx: "AppContext", values: list[Any], folder: Path,
+def save_values_async(ctx: AppContext, values: list[Any], folder: Path,
                       done: Callable[[list[str] | None, str | None], None]) -> None:
     """``save_values`` on a worker; ``done(paths, error)`` runs on the flow's thread."""
     fut = _pool.submit(save_values, ctx.orch, values, folder)
 
-    def finished(f: "cf.Future[list[str]]") -> None:
+    def finished(f: cf.Future[list[str]]) -> None:
         try:
             paths = f.result()
-        except Exception as exc:  # noqa: BLE001 - shown on the Save node
+        except Exception as exc:
             msg = str(exc) or type(exc).__name__
             ctx.post(lambda: done(None, msg))
             return

@@ -15,6 +15,7 @@ from ryvencore import Data, Node, NodeInputType, NodeOutputType
 from ryvencore.Base import Event
 
 from comfy_backend.models import OutputRef, Progress
+
 from .values import outputs_value
 from .workflow_spec import ObjectInfo, ParamSpec, TargetSpec, WorkflowSpec, refine_spec
 

@@ -1,7 +1,8 @@
 """Pytest plugin: fake ComfyUI servers (for faults and scale) and a pool over them."""
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ async def fake_servers() -> AsyncIterator[Callable[..., Awaitable[list[Any]]]]:
     for srv in started:
         try:
             await srv.stop()
-        except Exception:  # noqa: BLE001 - a test may have killed it already
+        except Exception:
             pass
 
 

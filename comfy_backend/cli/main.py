@@ -5,7 +5,7 @@ import argparse
 import logging
 import logging.handlers
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import ComfyBackendError, ConfigError, WorkflowError
 from . import demo, editor, local_servers, run_project, servers, workflow

@@ -6,8 +6,9 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..jobs import Target
 from ..models import JobState

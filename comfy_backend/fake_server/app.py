@@ -9,7 +9,8 @@ import posixpath
 import time
 import urllib.parse
 import uuid
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
@@ -92,7 +93,7 @@ def cors(allowed_origin: str) -> Callable:
 class Routes:
     """Request handlers bound to one FakeComfyServer."""
 
-    def __init__(self, server: "FakeComfyServer") -> None:
+    def __init__(self, server: FakeComfyServer) -> None:
         self.s = server
 
     def app(self) -> web.Application:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 #: The 21 model folders a 0.3.75 server lists at `GET /models`.
 MODEL_FOLDERS: tuple[str, ...] = (

@@ -52,7 +52,7 @@ class NodeError(Exception):
 class Progress:
     """The per-prompt progress registry that `progress_state` messages report."""
 
-    def __init__(self, server: "FakeComfyServer", prompt_id: str, sid: str | None) -> None:
+    def __init__(self, server: FakeComfyServer, prompt_id: str, sid: str | None) -> None:
         self._hub = server.hub
         self._pid = prompt_id
         self._sid = sid
@@ -82,7 +82,7 @@ class Progress:
 class Executor:
     """Takes prompts off the queue and plays them out (one at a time, like ComfyUI)."""
 
-    def __init__(self, server: "FakeComfyServer") -> None:
+    def __init__(self, server: FakeComfyServer) -> None:
         self.s = server
         self.client_id: str | None = None
         self.last_node_id: str | None = None

@@ -102,7 +102,7 @@ class Hub:
                 try:
                     await asyncio.wait_for(ws.close(code=1001, message=b"server going away"), 1.0)
                     return
-                except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                except (TimeoutError, ConnectionError, RuntimeError):
                     pass
             if request.transport is not None:
                 request.transport.abort()

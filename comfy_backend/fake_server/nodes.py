@@ -3,8 +3,8 @@ its UI output and the runtime errors the real node would raise."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .graph import image_facts
 

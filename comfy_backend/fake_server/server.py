@@ -162,7 +162,7 @@ class FakeComfyServer:
             await self.kill()
         return await self.start(self._host, self._port)
 
-    async def __aenter__(self) -> "FakeComfyServer":
+    async def __aenter__(self) -> FakeComfyServer:
         if self._runner is None:
             await self.start()
         return self

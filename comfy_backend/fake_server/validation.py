@@ -7,8 +7,9 @@ where the real server iterates a set.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .catalog import Catalog
 

@@ -16,13 +16,15 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from comfy_backend.errors import ProvisionError
 
+from ..files import atomic_write_text
 from .processes import (
     HOST,
     POLL_INTERVAL,
@@ -38,7 +40,6 @@ from .processes import (
     terminate_groups,
     wait_dead,
 )
-from ..files import atomic_write_text
 from .provision import ComfyInstall, comfy_env, default_cache_root, ensure_comfyui, load_install
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class LocalServer:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "LocalServer":
+    def from_json(cls, data: dict[str, Any]) -> LocalServer:
         return cls(index=int(data["index"]), id=str(data["id"]), port=int(data["port"]), url=str(data["url"]),
                    base_dir=Path(data["base_dir"]), log_path=Path(data["log_path"]),
                    pid=data.get("pid"), extra_args=list(data.get("extra_args") or []))

@@ -26,10 +26,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
 from comfy_backend.errors import ProvisionError
 from comfy_backend.files import atomic_write_text

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import WorkflowError
-from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, Graph, Link, Node, Workflow, parse_workflow
 from .era import Era
+from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, Graph, Link, Node, Workflow, parse_workflow
 from .groupnodes import expand_group_nodes, is_group_node_type
 from .nodedefs import NodeDefs, WidgetSlot
 from .promotion import promotion
@@ -60,9 +60,9 @@ class _Ctx:
     graph: Graph
     prefix: str
     host: Node | None = None
-    parent: "_Ctx | None" = None
+    parent: _Ctx | None = None
     host_values: dict[int, Any] = field(default_factory=dict)
-    children: dict[str, "_Ctx"] = field(default_factory=dict)
+    children: dict[str, _Ctx] = field(default_factory=dict)
 
 
 _LINK = object()

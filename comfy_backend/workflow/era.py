@@ -72,7 +72,7 @@ class Era:
     seed_toggle_name: str | None = None
 
     @classmethod
-    def of(cls, wf: Workflow) -> "Era":
+    def of(cls, wf: Workflow) -> Era:
         version = _version(wf.extra.get("frontendVersion"))
         nodes = list(wf.root.nodes.values())
         legacy = version is None and not any("cnr_id" in n.properties for n in nodes)
@@ -81,7 +81,7 @@ class Era:
         return cls(version, legacy, version is None or version < (1, 16), upload, toggle)
 
     @classmethod
-    def current(cls) -> "Era":
+    def current(cls) -> Era:
         """The behaviour of today's frontend (for workflows made by tools, not saved by a browser)."""
         return cls((1, 99), False, False, None)
 

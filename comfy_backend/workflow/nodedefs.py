@@ -9,8 +9,9 @@ over that list, so converting or patching a workflow starts here.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..scheduler import combo_options
 
@@ -108,7 +109,7 @@ class NodeDefs:
         self._layouts: dict[str, list[WidgetSlot]] = {}
 
     @classmethod
-    def of(cls, object_info: "NodeDefs | dict[str, Any] | None") -> "NodeDefs":
+    def of(cls, object_info: NodeDefs | dict[str, Any] | None) -> NodeDefs:
         return object_info if isinstance(object_info, NodeDefs) else cls(object_info)
 
     def __contains__(self, class_type: object) -> bool:

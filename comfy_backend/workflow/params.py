@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field as PydField
+from pydantic import BaseModel
+from pydantic import Field as PydField
 
 from ..errors import WorkflowError
 from .api_format import is_link
 from .graph import MODE_BYPASS, MODE_NEVER, Workflow, parse_workflow
-from .nodedefs import InputDef, NodeDefs, WidgetSlot
 from .groupnodes import expand_group_nodes, is_group_node_type
+from .nodedefs import InputDef, NodeDefs, WidgetSlot
 from .subgraph_fields import inner_widgets
 from .widgets import named_values
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import copy
 import random
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import WorkflowError
 from .api_format import is_link
 from .graph import Node, Workflow, parse_workflow
+from .groupnodes import expand_group_nodes, group_widget_position, is_group_node_type
 from .nodedefs import NodeDefs
 from .params import _is_ui
-from .groupnodes import expand_group_nodes, group_widget_position, is_group_node_type
 from .subgraph_fields import find_inner_widget, inner_widgets, instances
 from .widgets import named_values
 

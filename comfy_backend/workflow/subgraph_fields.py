@@ -12,8 +12,9 @@ prompt directly. Each widget's value lives in one place of the UI workflow:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import WorkflowError
 from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, Graph, Node, Workflow

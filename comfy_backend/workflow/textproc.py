@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
 _REPLACE = re.compile(r"%([^%]+)%")

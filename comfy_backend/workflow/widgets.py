@@ -9,7 +9,8 @@ a layout that fits exactly is taken as is without running it.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .nodedefs import CONTROL_VALUES, WidgetSlot
 

@@ -201,8 +201,9 @@ async def test_foreign_jobs_count_as_load(pool_of):
 
 async def test_upload_then_use(pool_of):
     pool, servers = await pool_of(1)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (255, 0, 0)).save(buf, "PNG")

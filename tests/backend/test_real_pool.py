@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from comfy_backend.config import parse_servers_config
-from comfy_backend.events import JobEvent, PreviewEvent
+from comfy_backend.events import JobEvent
 from comfy_backend.jobs import JobSpec, Target, Upload
 from comfy_backend.local.instances import kill_local_server, restart_local_server
 from comfy_backend.models import JobState

@@ -4,8 +4,14 @@ from pathlib import Path
 import pytest
 
 from comfy_backend.scheduler import (
-    EarliestFinishPolicy, Estimator, LeastQueuePolicy, RoundRobinPolicy, ServerLoad, combo_options,
-    make_policy, missing_capabilities,
+    EarliestFinishPolicy,
+    Estimator,
+    LeastQueuePolicy,
+    RoundRobinPolicy,
+    ServerLoad,
+    combo_options,
+    make_policy,
+    missing_capabilities,
 )
 
 OBJECT_INFO = json.loads((Path(__file__).resolve().parents[2] / "comfy_backend/fake_server/object_info.json").read_text())

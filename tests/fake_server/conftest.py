@@ -1,12 +1,10 @@
 """Fixtures of the fake-server tests."""
 from __future__ import annotations
 
-
 import aiohttp
 import pytest
 
 from comfy_backend.fake_server import FakeComfyServer
-
 
 
 @pytest.fixture

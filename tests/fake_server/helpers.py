@@ -10,7 +10,6 @@ from PIL import Image
 from comfy_backend.fake_server import FakeComfyServer
 
 
-
 async def connect(session: aiohttp.ClientSession, server: FakeComfyServer, client_id: str | None = None,
                   flags: bool = False) -> aiohttp.ClientWebSocketResponse:
     url = f"{server.url}/ws" + (f"?clientId={client_id}" if client_id else "")

@@ -6,7 +6,6 @@ Plain aiohttp only: nothing here depends on the project's client.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import struct
@@ -164,7 +163,7 @@ async def drain(ws: aiohttp.ClientWebSocketResponse, quiet: float = 0.05) -> lis
     while True:
         try:
             msg = await ws.receive(timeout=quiet)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return got
         if msg.type == aiohttp.WSMsgType.TEXT:
             got.append(json.loads(msg.data))

@@ -12,10 +12,21 @@ from PIL import Image
 
 from comfy_backend.fake_server import FakeComfyServer
 from tests.fake_server import shapes
-from tests.fake_server.shapes import (captured_messages, data_keys, drain, history_shape, invert_save,
-                                      load_capture, preview, receive_until_done, run_prompt, runtime_error,
-                                      strip_tracebacks, type_sequence)
 from tests.fake_server.helpers import blur_chain, blur_cost, connect, get_json, png_bytes, post
+from tests.fake_server.shapes import (
+    captured_messages,
+    data_keys,
+    drain,
+    history_shape,
+    invert_save,
+    load_capture,
+    preview,
+    receive_until_done,
+    run_prompt,
+    runtime_error,
+    strip_tracebacks,
+    type_sequence,
+)
 
 
 # ----- message sequences vs captures ------------------------------------------------------------

@@ -5,7 +5,6 @@ Needs the `real_server` fixture (base URL of a real local server, from tests/rea
 from __future__ import annotations
 
 import asyncio
-
 import random
 import uuid
 
@@ -13,9 +12,19 @@ import aiohttp
 import pytest
 
 from comfy_backend.fake_server import FakeComfyServer
-from tests.fake_server.shapes import (data_keys, drain, history_shape, invert_save, load_capture, preview,
-                                      receive_until_done, run_prompt, runtime_error, type_sequence,
-                                      validation_summary)
+from tests.fake_server.shapes import (
+    data_keys,
+    drain,
+    history_shape,
+    invert_save,
+    load_capture,
+    preview,
+    receive_until_done,
+    run_prompt,
+    runtime_error,
+    type_sequence,
+    validation_summary,
+)
 
 pytestmark = pytest.mark.real
 
@@ -189,6 +198,7 @@ async def test_prompt_without_client_id_matches_real(real_server, fake_url, sess
 
 async def test_upload_and_view_match_real(real_server, fake_url, session):
     import io
+
     from PIL import Image
 
     def png(color):

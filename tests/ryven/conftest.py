@@ -1,8 +1,8 @@
 """Fixtures for the node package tests: the real servers' config, a headless backend, flows of the examples."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -37,7 +37,7 @@ def specs() -> dict:
 
 
 @pytest.fixture(scope="session")
-def editor(servers_yaml: Path, qapp, tmp_path_factory):  # noqa: ANN001 - pytest-qt's qapp
+def editor(servers_yaml: Path, qapp, tmp_path_factory):
     """The one Ryven main window of the test process (Ryven's Config is a singleton), with the CPU example."""
     import os
 

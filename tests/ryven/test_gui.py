@@ -64,8 +64,10 @@ def test_node_from_workflow_runs_from_its_button_with_progress_and_thumbnails(ed
 
 
 def test_mask_thumbnails_are_grayscale_and_video_falls_back(qapp):
-    from PIL import Image
     import io
+
+    from PIL import Image
+
     from ryven_comfy_nodes.gui_media import decode
 
     buf = io.BytesIO()
@@ -80,6 +82,7 @@ def test_mask_thumbnails_are_grayscale_and_video_falls_back(qapp):
 
 def test_server_bounds_reach_node_widgets_and_out_of_range_is_refused(editor, qtbot):
     from qtpy.QtWidgets import QSpinBox
+
     from ryven_comfy_nodes.context import current_context
 
     ctx = current_context()
@@ -369,9 +372,11 @@ def test_add_workflow_dialog_calls_the_same_function(editor, qtbot, tmp_path):
 def test_mask_thumbnail_of_a_node_overlays_its_upstream_image(editor, specs, tmp_path):
     """A workflow node's mask thumbnails open with "Overlay on input image" once its image input is connected."""
     import io
+
     from PIL import Image
-    from comfy_backend.models import OutputRef
     from ryvencore import Data
+
+    from comfy_backend.models import OutputRef
     from ryven_comfy_nodes.gui_media import Thumb
     from ryven_comfy_nodes.utility_nodes import ImageFileNode
     from ryven_comfy_nodes.values import file_value

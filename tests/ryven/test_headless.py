@@ -217,9 +217,9 @@ def test_server_bounds_reach_the_spec_and_out_of_range_is_refused_before_submitt
 
 
 def test_sampler_combos_come_from_the_server(orch):
+    from comfy_backend.workflow.params import ParameterError
     from ryven_comfy_nodes.context import fetch_object_infos
     from ryven_comfy_nodes.workflow_spec import check_values, refine_spec, spec_from_prompt
-    from comfy_backend.workflow.params import ParameterError
 
     prompt = {"1": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
               "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}

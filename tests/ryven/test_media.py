@@ -23,6 +23,7 @@ def mask_png(size=(32, 24)) -> bytes:
 
 def test_overlay_has_the_image_size_and_differs_from_grayscale(qapp):
     from qtpy.QtGui import QColor, QImage
+
     from ryven_comfy_nodes.gui_media import decode, mask_overlay
 
     image = decode(png(Image.new("RGB", (64, 48), (20, 60, 200))), "image")
@@ -40,6 +41,7 @@ def test_overlay_has_the_image_size_and_differs_from_grayscale(qapp):
 
 def test_preview_dialog_shows_grayscale_then_overlay_on_the_upstream_image(qapp, tmp_path):
     from qtpy.QtGui import QColor
+
     from ryven_comfy_nodes.gui_media import PreviewDialog
     from ryven_comfy_nodes.values import file_value
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared workflow corpus not present")
 
 
-@lru_cache(maxsize=None)
+@cache
 def object_infos() -> dict[str, NodeDefs]:
     """Every object_info dump of the corpus plus the 0.3.75 capture, by file name."""
     out: dict[str, NodeDefs] = {}

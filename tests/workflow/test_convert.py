@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import copy
-import time
 import json
+import time
 
 import pytest
 

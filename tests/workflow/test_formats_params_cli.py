@@ -12,8 +12,22 @@ from PIL import Image, PngImagePlugin
 from comfy_backend.cli.main import main
 from comfy_backend.errors import WorkflowError
 from comfy_backend.workflow import (
-    ParameterError, apply_seed_control, apply_values, expose, list_fields, load_bytes, load_workflow, next_value,
-    ports, rebind, rename, seed_controls, suggest, to_api, unexpose, values_for,
+    ParameterError,
+    apply_seed_control,
+    apply_values,
+    expose,
+    list_fields,
+    load_bytes,
+    load_workflow,
+    next_value,
+    ports,
+    rebind,
+    rename,
+    seed_controls,
+    suggest,
+    to_api,
+    unexpose,
+    values_for,
 )
 
 from .corpus import FIXTURES
@@ -132,7 +146,7 @@ def test_patch_ui_and_seed_control() -> None:
     patched = apply_values(WF, {("5", "seed"): 7, ("11", "value"): 1024, ("2", "text"): "a dog"}, OI)
     out = to_api(patched, OI)
     assert out["5"]["inputs"]["seed"] == 7 and out["4"]["inputs"]["width"] == 1024 and out["2"]["inputs"]["text"] == "a dog"
-    assert next((n for n in patched["nodes"] if n["id"] == 5))["widgets_values"][:2] == [7, "fixed"]
+    assert next(n for n in patched["nodes"] if n["id"] == 5)["widgets_values"][:2] == [7, "fixed"]
     with pytest.raises(WorkflowError, match="linked"):
         apply_values(WF, {("4", "width"): 5}, OI)
     with pytest.raises(WorkflowError, match="has no widget 'nope'"):

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comfy_backend.errors import WorkflowError
-from comfy_backend.workflow import apply_values, from_json as from_json_safe, list_fields, to_api
+from comfy_backend.workflow import apply_values, list_fields, to_api
+from comfy_backend.workflow import from_json as from_json_safe
 
 from .corpus import FIXTURES
 
@@ -49,16 +50,12 @@ def _mutate(data: object, path: list, value: object) -> object:
     data = copy.deepcopy(data)
     cur = data
     for p in path[:-1]:
-        if isinstance(cur, dict) and p in cur:
-            cur = cur[p]
-        elif isinstance(cur, list) and isinstance(p, int) and p < len(cur):
+        if (isinstance(cur, dict) and p in cur) or (isinstance(cur, list) and isinstance(p, int) and p < len(cur)):
             cur = cur[p]
         else:
             return data
     last = path[-1] if path else None
-    if isinstance(cur, dict) and last is not None:
-        cur[last] = value
-    elif isinstance(cur, list) and isinstance(last, int) and last < len(cur):
+    if (isinstance(cur, dict) and last is not None) or (isinstance(cur, list) and isinstance(last, int) and last < len(cur)):
         cur[last] = value
     return data
 

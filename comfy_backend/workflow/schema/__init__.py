@@ -8,9 +8,10 @@ in :mod:`.models` (cross-field rules such as duplicate node ids). Callers get on
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -20,7 +21,7 @@ from ...errors import WorkflowError
 SCHEMA_FILES = {"ui": "ui_workflow.schema.json", "api": "api_prompt.schema.json"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema for ``ui`` or ``api``."""
     text = resources.files(__name__).joinpath(SCHEMA_FILES[kind]).read_text(encoding="utf-8")
@@ -47,7 +48,7 @@ def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> Draft202012Validator:
     s = schema(kind)
     return Draft202012Validator(_inline_refs(s, s))

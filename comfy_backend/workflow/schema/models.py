@@ -22,14 +22,14 @@ class _Open(BaseModel):
 class InputSlot(_Open):
     name: str
     type: Any = None
-    link: Union[int, str, None] = None
+    link: int | str | None = None
     widget: dict[str, Any] | None = None
 
 
 class OutputSlot(_Open):
     name: str = ""
     type: Any = None
-    links: list[Union[int, str, None]] | None = None
+    links: list[int | str | None] | None = None
 
 
 class UINode(_Open):
@@ -39,7 +39,7 @@ class UINode(_Open):
     title: str | None = None
     inputs: list[InputSlot] | None = None
     outputs: list[OutputSlot] | None = None
-    widgets_values: Union[list[Any], dict[str, Any], None] = None
+    widgets_values: list[Any] | dict[str, Any] | None = None
     properties: dict[str, Any] | None = None
 
 
@@ -48,7 +48,7 @@ class UIGraph(_Open):
     links: list[Any] | None = None
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "UIGraph":
+    def _unique_ids(self) -> UIGraph:
         seen: dict[str, int] = {}
         for i, n in enumerate(self.nodes):
             key = str(n.id)

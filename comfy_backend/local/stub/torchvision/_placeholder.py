@@ -5,7 +5,8 @@ CPU-only torch. Importing names must succeed; *using* them must fail loudly.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 
 class Placeholder:

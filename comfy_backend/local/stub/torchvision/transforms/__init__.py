@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .._placeholder import lazy_getattr
-from . import functional  # noqa: F401
+from . import functional
 
 __all__ = ["functional"]
 __getattr__ = lazy_getattr("transforms")
