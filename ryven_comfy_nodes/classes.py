@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ryvencore import Node, Session
 
+from comfy_backend.examples import example_workflows_dir
+
 from .workflow_node import WorkflowNode
 from .workflow_spec import ObjectInfo, WorkflowSpec, load_workflow_file, refine_spec, use_node_definitions
 
@@ -109,7 +111,7 @@ def default_workflow_folders() -> list[Path]:
 
     folders = [Path(p).expanduser() for p in os.environ.get("RYVEN_COMFY_WORKFLOWS", "").split(os.pathsep) if p]
     folders.append(Path("~/.config/ryven-comfy/workflows").expanduser())
-    folders.append(Path(__file__).resolve().parent.parent / "example_projects" / "workflows")
+    folders.append(example_workflows_dir())
     return [f for f in folders if f.is_dir()]
 
 

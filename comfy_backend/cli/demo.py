@@ -11,12 +11,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+from ..examples import example_workflows_dir
 from ..jobs import Target
 from ..workflow import load_api_prompt
 from .common import resolve_servers, servers_file_or_local, start_backend
 from .workflow import run_batch
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_projects" / "workflows" / "cpu_blur_invert_api.json"
+#: The bundled example workflow the demo runs (package data, see ``comfy_backend.examples``).
+EXAMPLE = "cpu_blur_invert_api.json"
 
 
 def register(sub: Any) -> None:
@@ -29,7 +31,7 @@ def register(sub: Any) -> None:
 
 
 def _colour_prompts(count: int) -> list[dict[str, Any]]:
-    base = load_api_prompt(EXAMPLE)
+    base = load_api_prompt(example_workflows_dir() / EXAMPLE)
     rng = random.Random()
     prompts = []
     for _ in range(count):

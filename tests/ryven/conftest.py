@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from comfy_backend.config import load_servers_config
+from comfy_backend.examples import example_workflows_dir
 from comfy_backend.runtime import Orchestrator
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "example_projects"
-WORKFLOWS = EXAMPLES / "workflows"
+WORKFLOWS = example_workflows_dir()
 CPU_PROJECT = EXAMPLES / "cpu_chain.orchestrator.json"
 
 
