@@ -15,13 +15,15 @@ from typing import Any
 
 import aiohttp
 
-CAPTURES = Path("/work/shared/reference/captures/backend-0.3.75")
+#: Recordings of a real ComfyUI 0.3.75 kept in the repo (see tests/data/README.md).
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
 _ID_KEY = re.compile(r"^(\d+|[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 #: Message types that repeat in bursts and are collapsed when comparing sequences.
 COLLAPSED = ("status", "progress_state")
 
 
 def load_capture(name: str) -> Any:
+    """A capture file by its path relative to ``CAPTURES`` (e.g. ``runs/preview.history.json``)."""
     return json.loads((CAPTURES / name).read_text())
 
 

@@ -1,4 +1,8 @@
-"""Access to the shared workflow corpus (``../shared/workflows``), never copied into the repo."""
+"""Access to the shared workflow corpus (``../shared/workflows``), never copied into the repo.
+
+The corpus lies beside the repo in CI. Where it does not (a fresh clone), every test that
+needs it is skipped with the one reason ``CORPUS_MISSING``; nothing here reads it at import.
+"""
 from __future__ import annotations
 
 import json
@@ -17,14 +21,18 @@ CORPUS = SHARED / "workflows"
 CAPTURE_OBJECT_INFO = SHARED / "reference" / "captures" / "backend-0.3.75" / "object_info_full.json"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared workflow corpus not present")
+CORPUS_MISSING = f"shared workflow corpus not found at {CORPUS} (it lies beside the repo in CI)"
+
+#: Mark for every test that reads the corpus. Also given to parametrized tests whose
+#: parameter list comes from the corpus: pytest reports this skip, not "empty parameter set".
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=CORPUS_MISSING)
 
 
 @cache
 def object_infos() -> dict[str, NodeDefs]:
     """Every object_info dump of the corpus plus the 0.3.75 capture, by file name."""
     out: dict[str, NodeDefs] = {}
-    files = sorted((CORPUS / "object_info").glob("*.object_info.json")) + [CAPTURE_OBJECT_INFO]
+    files = [*sorted((CORPUS / "object_info").glob("*.object_info.json")), CAPTURE_OBJECT_INFO]
     for f in files:
         if f.is_file():
             out[f.name] = NodeDefs(json.loads(f.read_text(encoding="utf-8")))
