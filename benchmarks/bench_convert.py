@@ -12,9 +12,10 @@ import copy
 import json
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
-from benchmarks.common import median, pct, write_result
+from benchmarks.common import pct, write_result
 from comfy_backend.workflow import NodeDefs, to_api
 from comfy_backend.workflow.formats import from_json
 

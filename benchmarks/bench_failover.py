@@ -15,6 +15,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from comfy_backend.config import parse_servers_config
 from comfy_backend.events import JobEvent
@@ -23,7 +24,7 @@ from comfy_backend.local.instances import kill_local_server, start_local_servers
 from comfy_backend.models import JobState
 from comfy_backend.pool import ServerPool
 
-from .common import median, write_result
+from .common import write_result
 
 BASE_PORT = 18388
 

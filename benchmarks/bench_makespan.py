@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import time
 
 from comfy_backend.config import parse_servers_config
@@ -76,7 +77,8 @@ async def main_async(n_jobs: int, scale: float, seed: int, repeat: int) -> dict:
             runs[policy].append(r)
             print(f"{policy:12s} makespan {r['makespan_s']:6.2f} s  ratio {r['ratio']:.3f}  failed {r['failed']}", flush=True)
     for policy, rs in runs.items():
-        best = sorted(rs, key=lambda r: r["ratio"])[len(rs) // 2]
+        mid = statistics.median_low(r["ratio"] for r in rs)  # a ratio one run really had
+        best = next(r for r in rs if r["ratio"] == mid)
         out["policies"][policy] = {"median_ratio": best["ratio"], "median_makespan_s": best["makespan_s"],
                                    "ratios": [r["ratio"] for r in rs], "failed": sum(r["failed"] for r in rs),
                                    "jobs_per_server": best["jobs_per_server"]}

@@ -12,13 +12,14 @@ import argparse
 import asyncio
 import random
 import time
+from statistics import median
 
 from comfy_backend.config import parse_servers_config
 from comfy_backend.jobs import JobSpec
 from comfy_backend.models import JobState
 from comfy_backend.pool import ServerPool
 
-from .common import median, pct, write_result
+from .common import pct, write_result
 from .direct_client import DirectClient
 
 

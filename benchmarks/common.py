@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,7 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
 def pct(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (nearest rank, as the results have always been reported)."""
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any, Protocol
 
 _MODEL_EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx|pkl)$", re.I)
@@ -75,7 +76,7 @@ class Estimator:
         assert self._costs is not None
         cost = self._costs.get(workflow)
         if cost is None:
-            cost = _median(list(self._costs.values())) if self._costs else self.default_seconds
+            cost = median(self._costs.values()) if self._costs else self.default_seconds
         return cost * self.factor(server)
 
     def typical(self, server: str) -> float:
@@ -83,14 +84,8 @@ class Estimator:
         if self._costs is None:
             self._fit()
         assert self._costs is not None
-        base = _median(list(self._costs.values())) if self._costs else self.default_seconds
+        base = median(self._costs.values()) if self._costs else self.default_seconds
         return base * self.factor(server)
-
-
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 # ---------------------------------------------------------------- capability
