@@ -8,7 +8,6 @@ command that started it. ``<state_dir>/state.json`` records pids, ports and path
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from comfy_backend.errors import ProvisionError
 
@@ -93,13 +94,10 @@ def _new_record(state_dir: Path, index: int, port: int, extra_args: Sequence[str
 
 @contextmanager
 def _state_lock(state_dir: Path) -> Iterator[None]:
+    """Serialise every change of ``state_dir`` across processes (commands, tests, the GUI)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".lock", "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with FileLock(state_dir / ".lock"):
+        yield
 
 
 def _load_state(state_dir: Path) -> tuple[dict[int, LocalServer], Path | None]:

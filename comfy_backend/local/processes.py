@@ -1,4 +1,4 @@
-"""Process, port and HTTP-probe helpers for the local ComfyUI instances (stdlib only)."""
+"""Process, port and HTTP-probe helpers for the local ComfyUI instances (psutil for process facts)."""
 from __future__ import annotations
 
 import http.client
@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +51,11 @@ def pid_alive(pid: int) -> bool:
     """True if ``pid`` exists and is not a zombie."""
     _reap(pid)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill(0)
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    except psutil.AccessDenied:
+        return True  # exists, but another user's: its state is not ours to read
 
 
 def is_instance_process(pid: int | None, base_dir: Path) -> bool:
@@ -66,10 +63,12 @@ def is_instance_process(pid: int | None, base_dir: Path) -> bool:
     if not pid or not pid_alive(pid):
         return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True
-    return str(base_dir).encode() in cmdline
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.NoSuchProcess:  # gone (or a zombie) since pid_alive
+        return False
+    except psutil.AccessDenied:
+        return True  # cannot read it: trust the recorded pid, as a start would find the port taken anyway
+    return str(base_dir) in cmdline
 
 
 def system_stats(url: str, timeout: float = 1.0) -> dict[str, Any] | None:

@@ -13,12 +13,11 @@ Layout under the cache root (see :func:`default_cache_root`)::
         models/tiny_compact_x2.safetensors   random-weight x2 upscale model (~10 KB)
         complete.json          marker, written last and atomically
     comfyui-0.3.75.partial/    work in progress (never looks complete)
-    comfyui-0.3.75.lock        fcntl lock serialising installers
+    comfyui-0.3.75.lock        file lock (filelock) serialising installers
     comfyui-0.3.75-install.log pip and self-test output of the last install
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -30,7 +29,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from filelock import FileLock, Timeout
 
 from comfy_backend.errors import ProvisionError
 from comfy_backend.files import atomic_write_text
@@ -127,7 +128,7 @@ def load_install(root: Path) -> ComfyInstall | None:
     return _install_from(root) if read_marker(root) is not None else None
 
 
-def read_marker(root: Path) -> dict | None:
+def read_marker(root: Path) -> dict[str, Any] | None:
     """Return the completion marker of ``root`` if it describes a usable install, else None."""
     try:
         marker = json.loads((root / "complete.json").read_text(encoding="utf-8"))
@@ -147,16 +148,17 @@ def read_marker(root: Path) -> dict | None:
 @contextmanager
 def _locked(lock_path: Path, progress: Progress) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(f"waiting for another process installing ComfyUI (lock {lock_path})")
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        # Say why nothing happens for minutes before waiting for the other installer.
+        progress(f"waiting for another process installing ComfyUI (lock {lock_path})")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def find_base_python() -> Path:
