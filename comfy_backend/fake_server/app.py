@@ -10,9 +10,10 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Middleware
 
 from .catalog import MODEL_FOLDERS
 from .media import FOLDER_TYPES, escapes, render_view, split_annotated
@@ -29,7 +30,7 @@ SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 _TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
 
 
-async def _clear_or_delete(request: web.Request, clear: Callable[[], None], delete: Callable[[str], None]) -> web.Response:
+async def _clear_or_delete(request: web.Request, clear: Callable[[], None], delete: Callable[[str], object]) -> web.Response:
     """``{"clear": true}`` and/or ``{"delete": [ids]}``, as POST /queue and POST /history take them."""
     try:
         body = await request.json()
@@ -61,10 +62,11 @@ def _is_loopback(host: str | None) -> bool:
 async def origin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """403 when Origin and Host differ on a loopback host (`create_origin_only_middleware`)."""
     if "Host" in request.headers and "Origin" in request.headers:
-        host_domain = request.headers["Host"].lower()
+        host_header = request.headers["Host"].lower()
         parsed = urllib.parse.urlparse(request.headers["Origin"])
-        origin_domain = parsed.netloc.lower()
-        host_parsed = urllib.parse.urlsplit("//" + host_domain)
+        origin_domain: str | None = parsed.netloc.lower()
+        host_parsed = urllib.parse.urlsplit("//" + host_header)
+        host_domain: str | None = host_header
         loopback = _is_loopback(host_parsed.hostname)
         if parsed.port is None:
             host_domain = host_parsed.hostname
@@ -77,7 +79,7 @@ async def origin_only(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
-def cors(allowed_origin: str) -> Callable:
+def cors(allowed_origin: str) -> Middleware:
     """`--enable-cors-header ORIGIN`: replaces the origin check."""
     @web.middleware
     async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -222,7 +224,7 @@ class Routes:
             return web.Response(status=failure.status, text=f"{failure.status} fake failure")
         return response
 
-    def _queue_prompt(self, body: dict) -> web.Response:
+    def _queue_prompt(self, body: dict[str, Any]) -> web.Response:
         s = self.s
         if "number" in body:
             number: float = float(body["number"])
@@ -283,7 +285,7 @@ class Routes:
         kind = post.get("type") or "input"
         if kind not in FOLDER_TYPES:
             return _server_error()
-        if image is None or not hasattr(image, "file"):
+        if not isinstance(image, web.FileField):
             return web.Response(status=400)
         filename = image.filename
         if not filename:

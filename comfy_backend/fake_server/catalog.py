@@ -44,10 +44,11 @@ INPUT_FILE_COMBOS: dict[str, str] = {"LoadImage": "image", "LoadImageMask": "ima
 def default_object_info() -> dict[str, Any]:
     """The shipped 0.3.75 `/object_info`, parsed once per process (treat as read-only)."""
     text = resources.files(__package__).joinpath("object_info.json").read_text("utf-8")
-    return json.loads(text)
+    info: dict[str, Any] = json.loads(text)
+    return info
 
 
-def _with_options(spec: list, options: list) -> list:
+def _with_options(spec: list[Any], options: list[Any]) -> list[Any]:
     extra = copy.deepcopy(spec[1]) if len(spec) > 1 else {}
     if spec[0] == "COMBO":
         extra["options"] = list(options)
@@ -62,7 +63,7 @@ class Catalog:
         self._base = object_info if object_info is not None else default_object_info()
         self._models: dict[str, list[str]] = {}
         self._input_files: list[str] = []
-        self._patched: dict[str, dict] = {}
+        self._patched: dict[str, dict[str, Any]] = {}
         self._serialized: bytes | None = None
 
     # ----- configuration -------------------------------------------------
@@ -88,8 +89,8 @@ class Catalog:
         """The (patched) `/object_info` entry of a class; KeyError if unknown."""
         if class_type in self._patched:
             return self._patched[class_type]
-        base = self._base[class_type]
-        patch: dict[str, list] = {}
+        base: dict[str, Any] = self._base[class_type]
+        patch: dict[str, list[Any]] = {}
         for (cls, name), folder in LOADER_FOLDERS.items():
             if cls == class_type and folder in self._models:
                 patch[name] = self._models[folder]
@@ -109,25 +110,25 @@ class Catalog:
     def is_output_node(self, class_type: str) -> bool:
         return bool(self.info(class_type).get("output_node"))
 
-    def return_types(self, class_type: str) -> list:
-        return self.info(class_type).get("output", [])
+    def return_types(self, class_type: str) -> list[Any]:
+        return list(self.info(class_type).get("output", []))
 
-    def inputs(self, class_type: str) -> list[tuple[str, str, list]]:
+    def inputs(self, class_type: str) -> list[tuple[str, str, list[Any]]]:
         """(name, category, spec) for required then optional inputs, in `input_order`."""
         info = self.info(class_type)
         order = info.get("input_order", {})
-        out = []
+        out: list[tuple[str, str, list[Any]]] = []
         for cat in ("required", "optional"):
             specs = info["input"].get(cat, {})
             names = order.get(cat) or list(specs)
             out.extend((n, cat, specs[n]) for n in names if n in specs)
         return out
 
-    def input_spec(self, class_type: str, name: str) -> list | None:
+    def input_spec(self, class_type: str, name: str) -> list[Any] | None:
         specs = self.info(class_type)["input"]
         for cat in ("required", "optional"):
             if name in specs.get(cat, {}):
-                return specs[cat][name]
+                return list(specs[cat][name])
         return None
 
     # ----- serving --------------------------------------------------------

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import nodes as fake_nodes
 from .graph import execution_plan, image_facts, is_link, signatures
@@ -56,7 +56,7 @@ class Progress:
         self._hub = server.hub
         self._pid = prompt_id
         self._sid = sid
-        self._nodes: dict[str, dict] = {}
+        self._nodes: dict[str, dict[str, Any]] = {}
 
     def _send(self) -> None:
         nodes = {nid: {"value": s["value"], "max": s["max"], "state": s["state"], "node_id": nid,
@@ -134,7 +134,7 @@ class Executor:
         if self._interrupt:
             raise Interrupted(node_id)
 
-    def _changed_token(self, node_id: str, node: dict) -> object:
+    def _changed_token(self, node_id: str, node: dict[str, Any]) -> object:
         cls = node.get("class_type")
         if cls in fake_nodes.ALWAYS_CHANGED:
             return uuid.uuid4().hex
@@ -162,9 +162,9 @@ class Executor:
         hub, pid, cid, prompt = self.s.hub, item.prompt_id, item.client_id, item.prompt
         self.client_id = cid
         self._interrupt = False
-        messages: list[list] = []
+        messages: list[list[Any]] = []
 
-        def add_message(event: str, data: dict, broadcast: bool = False) -> None:
+        def add_message(event: str, data: dict[str, Any], broadcast: bool = False) -> None:
             data = {**data, "timestamp": now_ms()}
             messages.append([event, data])
             if cid is not None or broadcast:
@@ -182,7 +182,7 @@ class Executor:
         plan = execution_plan(prompt, item.outputs, cached_set)
         durations = self._durations(item, [n for n in plan if n not in cached_set])
         progress = Progress(self.s, pid, cid)
-        ui_outputs: dict[str, dict] = {}
+        ui_outputs: dict[str, dict[str, Any]] = {}
         executed: list[str] = []
         outcome = "success"
         try:
@@ -230,7 +230,7 @@ class Executor:
             hub.send("executing", {"node": None, "prompt_id": pid}, cid)
         return outcome
 
-    def _error_data(self, item: QueueItem, ex: NodeError, executed: list[str]) -> dict:
+    def _error_data(self, item: QueueItem, ex: NodeError, executed: list[str]) -> dict[str, Any]:
         node = item.prompt.get(ex.node_id, {})
         current_inputs = {}
         for name, value in node.get("inputs", {}).items():
@@ -248,7 +248,7 @@ class Executor:
 
     # ----- one node -------------------------------------------------------------
     async def _run_node(self, item: QueueItem, node_id: str, duration: float,
-                        progress: Progress) -> dict | None:
+                        progress: Progress) -> dict[str, Any] | None:
         hub, pid, cid, prompt = self.s.hub, item.prompt_id, item.client_id, item.prompt
         cls = prompt[node_id]["class_type"]
         await self._gate()
@@ -277,7 +277,7 @@ class Executor:
                 value = fake_nodes.tick_value(cls, k)
                 progress.update(node_id, value, steps)
                 new_style = png is not None and self.s.hub.supports_preview_metadata(cid)
-                if new_style:
+                if png is not None and new_style:
                     hub.send_bytes(encode_preview_with_metadata(png, {
                         "node_id": node_id, "prompt_id": pid, "display_node_id": node_id,
                         "parent_node_id": None, "real_node_id": node_id}), cid)
@@ -295,7 +295,7 @@ class Executor:
         progress.finish(node_id)
         return ui
 
-    def _save_images(self, item: QueueItem, node_id: str) -> dict | None:
+    def _save_images(self, item: QueueItem, node_id: str) -> dict[str, Any] | None:
         """SaveImage / PreviewImage: write tiny PNGs, return the node's UI entry."""
         prompt = item.prompt
         node = prompt[node_id]

@@ -5,6 +5,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .validation import node_sort_key
 
@@ -16,14 +17,14 @@ def is_link(value: object) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
 
 
-def links(node: dict) -> Iterator[tuple[str, str, int]]:
+def links(node: dict[str, Any]) -> Iterator[tuple[str, str, int]]:
     """(input name, source node id, source output index) for each linked input."""
     for name, value in node.get("inputs", {}).items():
         if is_link(value):
             yield name, value[0], value[1]
 
 
-def execution_plan(prompt: dict, outputs: list[str], cached: set[str]) -> list[str]:
+def execution_plan(prompt: dict[str, Any], outputs: list[str], cached: set[str]) -> list[str]:
     """Nodes to visit, dependencies first, like ComfyUI's ExecutionList.
 
     Uncached nodes needed by the outputs are included; cached nodes are skipped
@@ -51,7 +52,7 @@ def execution_plan(prompt: dict, outputs: list[str], cached: set[str]) -> list[s
     return order
 
 
-def signatures(prompt: dict, changed_token: Callable[[str, dict], object]) -> dict[str, str]:
+def signatures(prompt: dict[str, Any], changed_token: Callable[[str, dict[str, Any]], object]) -> dict[str, str]:
     """A cache key per node: class, widget values, upstream keys and an IS_CHANGED token.
 
     Like the real input-signature cache the node id is not part of the key, so an
@@ -91,13 +92,15 @@ class ImageFacts:
 
 
 def _int(value: object, default: int) -> int:
+    if not isinstance(value, (int, float, str)):  # JSON null, list or object
+        return default
     try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return int(value)
+    except ValueError:
         return default
 
 
-def image_facts(prompt: dict, node_id: str, memo: dict[str, ImageFacts] | None = None) -> ImageFacts:
+def image_facts(prompt: dict[str, Any], node_id: str, memo: dict[str, ImageFacts] | None = None) -> ImageFacts:
     """Trace a node's image back to its source (EmptyImage, EmptyLatentImage, SolidMask, ...)."""
     memo = {} if memo is None else memo
     if node_id in memo:

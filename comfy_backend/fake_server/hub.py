@@ -28,7 +28,7 @@ def encode_preview(png: bytes) -> bytes:
     return struct.pack(">II", PREVIEW_IMAGE, _PNG_TYPE) + png
 
 
-def encode_preview_with_metadata(png: bytes, metadata: dict) -> bytes:
+def encode_preview_with_metadata(png: bytes, metadata: dict[str, Any]) -> bytes:
     """New-style frame: uint32 4, uint32 metadata length, JSON metadata, image bytes."""
     meta = json.dumps({**metadata, "image_type": "image/png"}).encode()
     return struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(meta)) + meta + png
@@ -39,7 +39,7 @@ class Hub:
 
     def __init__(self) -> None:
         self.sockets: dict[str, web.WebSocketResponse] = {}
-        self.feature_flags: dict[str, dict] = {}
+        self.feature_flags: dict[str, dict[str, Any]] = {}
         self.open: dict[web.WebSocketResponse, web.BaseRequest] = {}
         self.max_open = 0
         self._queue: asyncio.Queue[tuple[bool, Any, str | None]] = asyncio.Queue()

@@ -51,9 +51,8 @@ def render_view(data: bytes, *, preview: str | None, channel: str | None) -> tup
             if fmt not in ("webp", "jpeg") or "a" in (channel or ""):
                 fmt = "webp"
             quality = int(info[-1]) if info[-1].isdigit() else 90
-            if fmt == "jpeg" or channel == "rgb":
-                img = img.convert("RGB")
-            img.save(buf, format=fmt, quality=quality)
+            encoded = img.convert("RGB") if fmt == "jpeg" or channel == "rgb" else img
+            encoded.save(buf, format=fmt, quality=quality)
             return buf.getvalue(), f"image/{fmt}"
         if channel == "rgb":
             img.convert("RGB").save(buf, format="PNG")

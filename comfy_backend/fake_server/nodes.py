@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .graph import image_facts
 
 #: cost(prompt) -> seconds for the whole prompt (before dividing by speed).
-PromptCost = Callable[[dict], float]
+PromptCost = Callable[[dict[str, Any]], float]
 #: node_cost(node_id, prompt) -> seconds for one node (before dividing by speed).
-NodeCost = Callable[[str, dict], float]
+NodeCost = Callable[[str, dict[str, Any]], float]
 
 NODE_SECONDS = 0.005
 #: ImageBlur: ~2 s for radius 31 on 1024x1024 (measured 1.6-2.7 s on CPU).
@@ -28,14 +29,14 @@ def upscale_tiles(width: int, height: int, batch: int = 1, tile: int = 512, over
     return batch * math.ceil(height / (tile - overlap)) * math.ceil(width / (tile - overlap))
 
 
-def _steps_input(node: dict) -> int:
+def _steps_input(node: dict[str, Any]) -> int:
     try:
         return max(1, int(node.get("inputs", {}).get("steps", 20)))
     except (TypeError, ValueError):
         return 20
 
 
-def default_node_cost(node_id: str, prompt: dict) -> float:
+def default_node_cost(node_id: str, prompt: dict[str, Any]) -> float:
     """Seconds one node takes at speed 1: a small constant except for the known slow nodes."""
     node = prompt[node_id]
     cls = node.get("class_type")
@@ -55,7 +56,7 @@ def default_node_cost(node_id: str, prompt: dict) -> float:
     return NODE_SECONDS
 
 
-def progress_steps(node_id: str, prompt: dict) -> int:
+def progress_steps(node_id: str, prompt: dict[str, Any]) -> int:
     """Number of ProgressBar ticks a node sends (0: no progress bar)."""
     node = prompt[node_id]
     cls = node.get("class_type")
@@ -84,7 +85,7 @@ class NodeFailure:
     traceback: tuple[str, ...] = ()
 
 
-def builtin_failure(node_id: str, prompt: dict) -> NodeFailure | None:
+def builtin_failure(node_id: str, prompt: dict[str, Any]) -> NodeFailure | None:
     """Runtime errors the real nodes raise for these inputs."""
     node = prompt[node_id]
     cls = node.get("class_type")

@@ -34,7 +34,10 @@ class FakeComfyServer:
     `history_delay`, foreign jobs) are in seconds at speed 1 and divided by `speed`.
     """
 
-    def __init__(self, *, speed: float = 1.0, object_info: dict | None = None,
+    hub: Hub        #: per-process state, replaced by `_new_process` (a restart)
+    run: RunState
+
+    def __init__(self, *, speed: float = 1.0, object_info: dict[str, Any] | None = None,
                  cost: PromptCost | None = None, node_cost: NodeCost | None = None,
                  history_delay: float = 0.3, models: dict[str, list[str]] | None = None,
                  vram_total: int = _RAM, vram_free: int = _RAM - 907698176,
@@ -72,7 +75,7 @@ class FakeComfyServer:
         self._host = "127.0.0.1"
         self._port = 0
         self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._new_process()
 
     # ----- lifecycle ------------------------------------------------------------
@@ -255,7 +258,7 @@ class FakeComfyServer:
         return len(self.hub.open)
 
     @property
-    def history(self) -> dict[str, dict]:
+    def history(self) -> dict[str, dict[str, Any]]:
         return self.run.queue.history
 
     @property
@@ -275,13 +278,13 @@ class FakeComfyServer:
     def _queue_updated(self) -> None:
         self.hub.send("status", {"status": self.queue_info()})
 
-    def queue_info(self) -> dict:
+    def queue_info(self) -> dict[str, Any]:
         return {"exec_info": {"queue_remaining": self.run.queue.remaining()}}
 
-    def server_features(self) -> dict:
+    def server_features(self) -> dict[str, Any]:
         return {"supports_preview_metadata": True, "max_upload_size": self.max_upload_size}
 
-    def system_stats(self) -> dict:
+    def system_stats(self) -> dict[str, Any]:
         return {
             "system": {
                 "os": "posix", "ram_total": self.ram_total, "ram_free": self.ram_free,

@@ -16,8 +16,8 @@ class QueueItem:
     """One queued prompt: `[number, prompt_id, prompt, extra_data, outputs_to_execute]`."""
     number: float
     prompt_id: str
-    prompt: dict
-    extra_data: dict
+    prompt: dict[str, Any]
+    extra_data: dict[str, Any]
     outputs: list[str]
     #: Fixed execution time (scaled seconds) instead of the cost model, for foreign jobs.
     fixed_seconds: float | None = None
@@ -36,7 +36,7 @@ class ExecutionRecord:
     """What the executor did with one prompt (for tests: duplicates, timings, outcome)."""
     prompt_id: str
     client_id: str | None
-    prompt: dict
+    prompt: dict[str, Any]
     started: float
     finished: float | None = None
     status: str = "running"  # running | success | error | interrupted | lost
@@ -51,7 +51,7 @@ class PromptQueue:
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self.running: QueueItem | None = None
-        self.history: dict[str, dict] = {}
+        self.history: dict[str, dict[str, Any]] = {}
 
     # ----- queue -----------------------------------------------------------
     def put(self, item: QueueItem) -> None:
@@ -88,7 +88,7 @@ class PromptQueue:
         self._heap = []
         self._on_update()
 
-    def task_done(self, item: QueueItem, outputs: dict, meta: dict, status: dict) -> None:
+    def task_done(self, item: QueueItem, outputs: dict[str, Any], meta: dict[str, Any], status: dict[str, Any]) -> None:
         """Store the history entry, drop the running item, broadcast the queue length."""
         if self.running is item:
             self.running = None
@@ -100,8 +100,8 @@ class PromptQueue:
         self._on_update()
 
     # ----- history ------------------------------------------------------------
-    def get_history(self, max_items: int | None = None, offset: int = -1) -> dict[str, dict]:
-        out: dict[str, dict] = {}
+    def get_history(self, max_items: int | None = None, offset: int = -1) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
         if offset < 0 and max_items is not None:
             offset = len(self.history) - max_items
         for i, key in enumerate(self.history):
@@ -135,6 +135,6 @@ class RunState:
     queue: PromptQueue
     number: NumberCounter = field(default_factory=NumberCounter)
     #: Signature -> cached UI entry ({"meta", "output"} or None) of the last prompt's nodes.
-    cache: dict[str, dict | None] = field(default_factory=dict)
+    cache: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     #: PreviewImage's per-node random filename suffix (lives in the node object cache).
     preview_suffix: dict[str, str] = field(default_factory=dict)

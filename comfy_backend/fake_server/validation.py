@@ -28,11 +28,11 @@ def _full_type_name(exc: BaseException) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def _error(type_: str, message: str, details: str, extra: dict | None = None) -> dict:
+def _error(type_: str, message: str, details: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"type": type_, "message": message, "details": details, "extra_info": extra or {}}
 
 
-def node_sort_key(node_id: str) -> tuple:
+def node_sort_key(node_id: str) -> tuple[Any, ...]:
     """Sort node ids numerically where possible ("2" < "10"), then as text."""
     try:
         return (0, int(node_id), "")
@@ -54,25 +54,25 @@ def types_match(received: Any, expected: Any) -> bool:
 @dataclass
 class ValidationResult:
     ok: bool
-    error: dict | None
+    error: dict[str, Any] | None
     outputs: list[str]
-    node_errors: dict[str, dict] = field(default_factory=dict)
+    node_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Validator:
-    def __init__(self, prompt: dict, catalog: Catalog, file_exists: Callable[[str], bool]):
+    def __init__(self, prompt: dict[str, Any], catalog: Catalog, file_exists: Callable[[str], bool]):
         self.prompt = prompt
         self.catalog = catalog
         self.file_exists = file_exists
-        self.validated: dict[str, tuple[bool, list, str]] = {}
+        self.validated: dict[str, tuple[bool, list[Any], str]] = {}
 
-    def validate_inputs(self, unique_id: str) -> tuple[bool, list, str]:
+    def validate_inputs(self, unique_id: str) -> tuple[bool, list[Any], str]:
         if unique_id in self.validated:
             return self.validated[unique_id]
         node = self.prompt[unique_id]
         inputs = node["inputs"]
         class_type = node["class_type"]
-        errors: list[dict] = []
+        errors: list[dict[str, Any]] = []
         valid = True
         custom_input = _FILE_VALIDATED.get(class_type)
 
@@ -161,7 +161,7 @@ class _Validator:
         return ret
 
     @staticmethod
-    def _check_value(x: str, val: Any, input_type: Any, extra_info: dict, info: list) -> dict | None:
+    def _check_value(x: str, val: Any, input_type: Any, extra_info: dict[str, Any], info: list[Any]) -> dict[str, Any] | None:
         if "min" in extra_info and val < extra_info["min"]:
             return _error("value_smaller_than_min",
                           "Value {} smaller than min of {}".format(val, extra_info["min"]),
@@ -182,7 +182,7 @@ class _Validator:
         return None
 
 
-def validate_prompt(prompt: dict, catalog: Catalog, *, partial_targets: list[str] | None = None,
+def validate_prompt(prompt: dict[str, Any], catalog: Catalog, *, partial_targets: list[str] | None = None,
                     file_exists: Callable[[str], bool] = lambda name: False) -> ValidationResult:
     """Validate an API prompt like ComfyUI 0.3.75; converts widget values in place.
 
@@ -201,16 +201,15 @@ def validate_prompt(prompt: dict, catalog: Catalog, *, partial_targets: list[str
             return ValidationResult(False, _error(
                 "invalid_prompt", f"Cannot execute because node {class_type} does not exist.",
                 f"Node ID '#{x}'"), [], {})
-        if catalog.is_output_node(class_type):
-            if partial_targets is None or x in partial_targets:
-                outputs.add(x)
+        if catalog.is_output_node(class_type) and (partial_targets is None or x in partial_targets):
+            outputs.add(x)
     if not outputs:
         return ValidationResult(False, _error("prompt_no_outputs", "Prompt has no outputs", ""), [], {})
 
     v = _Validator(prompt, catalog, file_exists)
     good: list[str] = []
-    failed: list[tuple[str, list]] = []
-    node_errors: dict[str, dict] = {}
+    failed: list[tuple[str, list[Any]]] = []
+    node_errors: dict[str, dict[str, Any]] = {}
     for o in sorted(outputs, key=node_sort_key):
         try:
             valid, reasons, _ = v.validate_inputs(o)
