@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Protocol
+
+from .workflow.nodedefs import combo_options
 
 _MODEL_EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx|pkl)$", re.I)
 
@@ -89,19 +92,6 @@ class Estimator:
 
 
 # ---------------------------------------------------------------- capability
-def combo_options(spec: Any) -> list[Any] | None:
-    """The allowed values of a combo input spec, in either of ComfyUI's two formats."""
-    if not isinstance(spec, (list, tuple)) or not spec:
-        return None
-    head = spec[0]
-    if isinstance(head, list):
-        return head
-    if head == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
-        opts = spec[1].get("options")
-        return opts if isinstance(opts, list) else None
-    return None
-
-
 def _input_spec(info: dict[str, Any], name: str) -> Any:
     inputs = info.get("input") or {}
     for section in ("required", "optional"):
@@ -230,7 +220,7 @@ class RoundRobinPolicy:
 
 
 def make_policy(name: str) -> Policy:
-    policies: dict[str, type] = {
+    policies: dict[str, Callable[[], Policy]] = {
         "default": EarliestFinishPolicy,
         "earliest-finish": EarliestFinishPolicy,
         "least-queue": LeastQueuePolicy,

@@ -8,10 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+from ..client import ComfyClient
+from ..config import ServerConfig
 from ..errors import ConfigError, WorkflowError
 from ..workflow.convert import to_api
 from ..workflow.formats import WorkflowFile, load_workflow, parse_json_text
-from ..workflow.params import list_fields, ports, suggest
+from ..workflow.params import list_fields
+from ..workflow.suggest import ports, suggest
 
 
 def register(w: Any) -> None:
@@ -56,11 +61,6 @@ def read_object_info(args: argparse.Namespace) -> dict[str, Any] | None:
 
 async def fetch_object_info(url: str) -> dict[str, Any]:
     """GET /object_info from one server through the project's client."""
-    import aiohttp
-
-    from ..client import ComfyClient
-    from ..config import ServerConfig
-
     try:
         config = ServerConfig(id="cli", url=url)
     except ValueError as exc:
@@ -87,8 +87,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_params(args: argparse.Namespace) -> int:
     wf = load_workflow(args.file)
     info = read_object_info(args)
-    data = wf.ui if wf.ui is not None else wf.api
-    assert data is not None
+    data = wf.model
     fields = list_fields(data, info)
     sugg = suggest(data, info, fields=fields)
     prts = ports(data, info)
@@ -134,7 +133,7 @@ def prompt_of(wf: WorkflowFile, object_info: dict[str, Any] | None) -> dict[str,
     """The API prompt of a loaded file: converted from its UI workflow when there is one and
     object_info is available, else the API prompt it carries."""
     if wf.ui is not None and object_info is not None:
-        return to_api(wf.ui, object_info)
+        return to_api(wf.parsed("ui"), object_info)
     if wf.api is not None:
         return wf.api
     raise WorkflowError(f"{wf.source}: a UI workflow needs the server's node definitions to convert "

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkflowError
+from .seeds import random_seed, wrap_seed
 
 SEED_INPUTS = ("seed", "noise_seed")
-_SEED_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 def is_link(value: Any) -> bool:
@@ -112,12 +112,12 @@ def seed_inputs(prompt: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def vary_seed(prompt: dict[str, Any], index: int, *, randomize: bool = False, rng: random.Random | None = None) -> dict[str, Any]:
-    """A copy with each seed input moved by ``index`` (or randomized); run 0 keeps the original seeds."""
+    """A copy with each seed input moved by ``index`` (wrapping at 2^64) or drawn at random
+    (:func:`~.seeds.random_seed`, the one seed rule); run 0 keeps the original seeds."""
     if index == 0 and not randomize:
         return prompt
     out = copy.deepcopy(prompt)
-    r = rng or random.Random()
     for nid, name in seed_inputs(out):
         inputs = out[nid]["inputs"]
-        inputs[name] = r.randint(0, _SEED_MAX) if randomize else (inputs[name] + index) & _SEED_MAX
+        inputs[name] = random_seed(rng=rng) if randomize else wrap_seed(inputs[name] + index)
     return out

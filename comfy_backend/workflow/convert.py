@@ -16,22 +16,25 @@ from typing import Any
 
 from ..errors import WorkflowError
 from .era import Era
-from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, Graph, Link, Node, Workflow, parse_workflow
+from .graph import (
+    MODE_BYPASS,
+    MODE_NEVER,
+    PASS_THROUGH_TYPES,
+    SUBGRAPH_INPUT_ID,
+    VIRTUAL_TYPES,
+    Graph,
+    Link,
+    Node,
+    Workflow,
+)
 from .groupnodes import expand_group_nodes, is_group_node_type
 from .nodedefs import NodeDefs, WidgetSlot
+from .parsed import ParsedWorkflow, WorkflowLike
 from .promotion import promotion
 from .textproc import SAVE_NODE_TYPES, apply_text_replacements, resolve_dynamic_prompt
 from .widgets import named_values
 
-#: Frontend-only nodes: never sent to the server.
-VIRTUAL_TYPES = frozenset({
-    "Reroute", "PrimitiveNode", "Note", "MarkdownNote", "Reroute (rgthree)", "Note Plus (mtb)",
-    "Fast Groups Bypasser (rgthree)", "Fast Groups Muter (rgthree)", "Fast Bypasser (rgthree)",
-    "Fast Muter (rgthree)", "Label (rgthree)", "Bookmark (rgthree)", "Fast Actions Button (rgthree)",
-    "Node Combiner (rgthree)", "Comment", "Notes", "Note _O", "SetNode", "GetNode",
-})
-#: Virtual nodes that forward their input to their output.
-PASS_THROUGH_TYPES = frozenset({"Reroute", "Reroute (rgthree)"})
+__all__ = ["PASS_THROUGH_TYPES", "VIRTUAL_TYPES", "ConvertOptions", "bypass_slot", "compatible", "to_api"]
 _MAX_DEPTH = 200  # reroute/bypass chains; well below Python's recursion limit
 
 
@@ -288,14 +291,15 @@ def bypass_slot(node: Node, slot: int, target_type: Any) -> int | None:
     return None
 
 
-def to_api(workflow: dict[str, Any] | Workflow, object_info: NodeDefs | dict[str, Any],
+def to_api(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any],
            options: ConvertOptions | None = None) -> dict[str, Any]:
     """Convert a UI-format workflow to an API prompt for the server described by ``object_info``.
 
-    Raises :class:`WorkflowError` naming the place for malformed workflows and listing node
-    types the server does not know.
+    ``workflow`` is the parsed model (:class:`ParsedWorkflow`), or a raw UI workflow / graph
+    parsed here. Raises :class:`WorkflowError` naming the place for malformed workflows and
+    listing node types the server does not know.
     """
-    wf = workflow if isinstance(workflow, Workflow) else parse_workflow(workflow)
+    wf = ParsedWorkflow.of(workflow).graph
     defs = NodeDefs.of(object_info)
     if any(is_group_node_type(n.type) for n in wf.root.nodes.values()):
         wf = expand_group_nodes(wf, defs)

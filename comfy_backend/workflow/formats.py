@@ -3,22 +3,23 @@
 ComfyUI writes the UI workflow and the API prompt into the images it saves: PNG text
 chunks ``workflow`` and ``prompt``; WebP EXIF tags holding ``workflow:{…}`` and
 ``prompt:{…}``. :func:`load_workflow` returns one :class:`WorkflowFile` whatever the
-container, validated against the shipped JSON Schemas; every failure is a
-:class:`WorkflowError` naming the file and the place inside it.
+container, validated against the shipped JSON Schemas and parsed once into the model
+the workflow functions take (:attr:`WorkflowFile.model`, a :class:`ParsedWorkflow`); every
+failure is a :class:`WorkflowError` naming the file and the place inside it.
 """
 from __future__ import annotations
 
 import io
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import WorkflowError
+from .parsed import Kind, ParsedWorkflow
 from .schema import validate_api, validate_ui
 
-Kind = Literal["ui", "api"]
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -30,6 +31,7 @@ class WorkflowFile:
     container: Literal["json", "png", "webp"]
     ui: dict[str, Any] | None = None
     api: dict[str, Any] | None = None
+    _models: dict[str, ParsedWorkflow] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def kind(self) -> Kind:
@@ -42,6 +44,38 @@ class WorkflowFile:
         if self.ui is None:
             return None
         return "1.0" if self.ui.get("version") == 1 else "0.4"
+
+    @property
+    def model(self) -> ParsedWorkflow:
+        """The parsed model of the richer half (the UI workflow when there is one)."""
+        return self.parsed(self.kind)
+
+    def parsed(self, kind: Kind) -> ParsedWorkflow:
+        """The parsed model of the ``ui`` or ``api`` half (built once; WorkflowError if absent)."""
+        raw = self.ui if kind == "ui" else self.api
+        if raw is None:
+            raise WorkflowError(f"{self.source}: the file holds no {'UI workflow' if kind == 'ui' else 'API prompt'}")
+        model = self._models.get(kind)
+        if model is None or model.raw is not raw:
+            model = self._models[kind] = parse_ui(raw, self.source) if kind == "ui" else ParsedWorkflow(raw, "api", self.source)
+        return model
+
+
+def parse_ui(data: dict[str, Any], source: str) -> ParsedWorkflow:
+    """The model of a schema-valid UI workflow, its graph built now (duplicate ids, bad links → WorkflowError)."""
+    model = ParsedWorkflow(data, "ui", source)
+    try:
+        model.graph  # noqa: B018  (built for its checks; cached on the model)
+    except WorkflowError as exc:
+        raise WorkflowError(f"{source}: {exc}") from None
+    return model
+
+
+def _ui_file(data: Any, source: str, container: Literal["json", "png", "webp"] = "json") -> WorkflowFile:
+    model = parse_ui(validate_ui(data, source), source)
+    wf = WorkflowFile(source, container, ui=model.raw)
+    wf._models["ui"] = model
+    return wf
 
 
 def detect(data: Any) -> Kind | None:
@@ -72,7 +106,7 @@ def from_json(data: Any, source: str = "workflow") -> WorkflowFile:
     """Classify and validate already-parsed JSON."""
     kind = detect(data)
     if kind == "ui":
-        return WorkflowFile(source, "json", ui=validate_ui(data, source))
+        return _ui_file(data, source)
     if kind == "api":
         if "prompt" in data and "class_type" not in data.get("prompt", {}):
             data = data["prompt"]
@@ -117,7 +151,9 @@ def _from_texts(texts: dict[str, str], source: str, container: Literal["png", "w
     if "workflow" in texts:
         data = parse_json_text(texts["workflow"], f"{source}: workflow metadata")
         if detect(data) == "ui":
-            wf.ui = validate_ui(data, f"{source}: workflow metadata")
+            where = f"{source}: workflow metadata"
+            wf.ui = validate_ui(data, where)
+            wf._models["ui"] = parse_ui(wf.ui, where)
     if "prompt" in texts:
         data = parse_json_text(texts["prompt"], f"{source}: prompt metadata")
         if detect(data) == "api":

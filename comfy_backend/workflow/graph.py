@@ -15,9 +15,18 @@ from ..errors import WorkflowError
 SUBGRAPH_INPUT_ID = "-10"
 SUBGRAPH_OUTPUT_ID = "-20"
 
-MODE_ALWAYS = 0
 MODE_NEVER = 2   # muted
 MODE_BYPASS = 4
+
+#: Frontend-only nodes: never sent to the server.
+VIRTUAL_TYPES = frozenset({
+    "Reroute", "PrimitiveNode", "Note", "MarkdownNote", "Reroute (rgthree)", "Note Plus (mtb)",
+    "Fast Groups Bypasser (rgthree)", "Fast Groups Muter (rgthree)", "Fast Bypasser (rgthree)",
+    "Fast Muter (rgthree)", "Label (rgthree)", "Bookmark (rgthree)", "Fast Actions Button (rgthree)",
+    "Node Combiner (rgthree)", "Comment", "Notes", "Note _O", "SetNode", "GetNode",
+})
+#: Virtual nodes that forward their input to their output.
+PASS_THROUGH_TYPES = frozenset({"Reroute", "Reroute (rgthree)"})
 
 
 @dataclass(slots=True)
@@ -173,11 +182,13 @@ def parse_graph(raw: dict[str, Any], where: str) -> Graph:
         raise WorkflowError(f"{where + '.' if where else ''}nodes: expected an array of nodes")
     prefix = f"{where}." if where else ""
     nodes: dict[str, Node] = {}
+    index: dict[str, int] = {}
     for i, n in enumerate(nodes_raw):
         node = parse_node(n, f"{prefix}nodes[{i}]")
         if node.key in nodes:
-            raise WorkflowError(f"{prefix}nodes[{i}].id: duplicate node id {node.id!r}")
+            raise WorkflowError(f"{prefix}nodes[{i}].id: duplicate node id {node.id!r} (also {prefix}nodes[{index[node.key]}])")
         nodes[node.key] = node
+        index[node.key] = i
     links_raw = raw.get("links") or []
     if isinstance(links_raw, dict):  # some tools write {id: link}
         links_raw = list(links_raw.values())

@@ -88,7 +88,7 @@ def _inner_inputs(node: dict[str, Any], idx: int, defs: NodeDefs, data: dict[str
                   external: dict[int, set[int]]) -> tuple[list[InputDef], list[str]] | None:
     """(inputs of the inner node's definition, its output types), or None for a skipped virtual node."""
     typ = node.get("type")
-    if typ in defs:
+    if isinstance(typ, str) and typ in defs:
         ins = list(defs.inputs(typ))
         if any(d.options.get(_IMAGE_UPLOAD_FLAG) for d in ins if not d.optional):
             # the upload extension appended ``upload: ["IMAGEUPLOAD"]`` to the required inputs
@@ -113,7 +113,7 @@ def _inner_inputs(node: dict[str, Any], idx: int, defs: NodeDefs, data: dict[str
         if idx in links_to and idx in links_from and 0 not in external.get(idx, set()):
             return None  # used inside the group only
         t = "*"
-        for src, src_slot, tgt, tgt_slot, *rest in (l for l in data.get("links") or [] if isinstance(l, list) and len(l) >= 4):
+        for _src, _src_slot, tgt, _tgt_slot, *rest in (l for l in data.get("links") or [] if isinstance(l, list) and len(l) >= 4):
             if tgt == idx and rest[1:2]:
                 t = rest[1]
                 break
@@ -129,7 +129,7 @@ def _target_input(data: dict[str, Any], link: list[Any], defs: NodeDefs) -> Inpu
     inp = inputs[slot] if isinstance(inputs, list) and isinstance(slot, int) and 0 <= slot < len(inputs) else None
     w = inp.get("widget") if isinstance(inp, dict) else None
     name = w.get("name") if isinstance(w, dict) else None
-    if not isinstance(name, str) or target.get("type") not in defs:
+    if not isinstance(name, str) or not isinstance(target, dict) or target.get("type") not in defs:
         return None
     return defs.input(target["type"], name)
 

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scheduler import combo_options
-
 #: Input types the core frontend turns into widgets (connection types such as IMAGE do not).
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 #: Widget types registered by core frontend extensions; their value is serialised as is.
@@ -84,6 +82,19 @@ class InputDef:
         return bool(self.options.get("forceInput") or self.options.get("defaultInput"))
 
 
+def combo_options(spec: Any) -> list[Any] | None:
+    """The allowed values of a combo input spec, in either of ComfyUI's two formats."""
+    if not isinstance(spec, (list, tuple)) or not spec:
+        return None
+    head = spec[0]
+    if isinstance(head, list):
+        return head
+    if head == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+        opts = spec[1].get("options")
+        return opts if isinstance(opts, list) else None
+    return None
+
+
 def input_type(spec: Any) -> tuple[str, dict[str, Any], tuple[Any, ...] | None]:
     """``(type, options, choices)`` of one input spec in either combo format."""
     if isinstance(spec, str):
@@ -126,8 +137,8 @@ class NodeDefs:
             return cached
         out: list[InputDef] = []
         info = self.info(class_type) or {}
-        spec_all = info.get("input") if isinstance(info.get("input"), dict) else {}
-        order = info.get("input_order") if isinstance(info.get("input_order"), dict) else {}
+        spec_all = info["input"] if isinstance(info.get("input"), dict) else {}
+        order = info["input_order"] if isinstance(info.get("input_order"), dict) else {}
         for section in ("required", "optional"):
             specs = spec_all.get(section)
             if not isinstance(specs, dict):

@@ -17,13 +17,12 @@ from pydantic import Field as PydField
 
 from ..errors import WorkflowError
 from .api_format import is_link
-from .graph import MODE_BYPASS, MODE_NEVER, Workflow, parse_workflow
+from .graph import MODE_BYPASS, MODE_NEVER, VIRTUAL_TYPES, Workflow
 from .groupnodes import expand_group_nodes, is_group_node_type
 from .nodedefs import InputDef, NodeDefs, WidgetSlot
+from .parsed import ParsedWorkflow, WorkflowLike
 from .subgraph_fields import inner_widgets
 from .widgets import named_values
-
-WorkflowLike = dict[str, Any]
 
 
 class ParameterError(WorkflowError):
@@ -109,9 +108,8 @@ def check_value(value: Any, typ: str, c: Constraints, what: str) -> Any:
     elif typ == "BOOLEAN":
         if not isinstance(value, bool):
             raise ParameterError(f"{what}: expected true or false, got {value!r}")
-    elif typ == "STRING":
-        if not isinstance(value, str):
-            raise ParameterError(f"{what}: expected text, got {value!r}")
+    elif typ == "STRING" and not isinstance(value, str):
+        raise ParameterError(f"{what}: expected text, got {value!r}")
     if typ in ("INT", "FLOAT"):
         if c.min is not None and value < c.min:
             raise ParameterError(f"{what}: {value} is below the minimum {_num(c.min)}")
@@ -144,11 +142,7 @@ def _default(d: InputDef | WidgetSlot | None) -> Any:
 
 
 # -- listing ----------------------------------------------------------------------------
-def _is_ui(workflow: WorkflowLike) -> bool:
-    return isinstance(workflow, dict) and isinstance(workflow.get("nodes"), list)
-
-
-def list_fields(workflow: WorkflowLike | Workflow, object_info: NodeDefs | dict[str, Any] | None = None) -> list[Field]:
+def list_fields(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any] | None = None) -> list[Field]:
     """Every settable widget input of every node, in node order.
 
     Nodes inside subgraph instances follow, under their API prompt ids (``outer:inner``),
@@ -158,12 +152,11 @@ def list_fields(workflow: WorkflowLike | Workflow, object_info: NodeDefs | dict[
     from its own widget input sockets (or ``widget_N`` when that is not possible).
     """
     defs = NodeDefs.of(object_info)
-    if isinstance(workflow, Workflow) or _is_ui(workflow):
-        return _ui_fields(workflow if isinstance(workflow, Workflow) else parse_workflow(workflow), defs)
-    if not isinstance(workflow, dict):
-        raise WorkflowError(f"workflow: expected a JSON object, got {type(workflow).__name__}")
+    model = ParsedWorkflow.of(workflow)
+    if model.is_ui:
+        return _ui_fields(model.graph, defs)
     out: list[Field] = []
-    for nid, node in workflow.items():
+    for nid, node in model.raw.items():
         if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
             continue
         ct = str(node.get("class_type"))
@@ -193,7 +186,6 @@ def _guess_type(v: Any) -> str:
 
 
 def _ui_fields(wf: Workflow, defs: NodeDefs) -> list[Field]:
-    from .convert import VIRTUAL_TYPES
     if any(is_group_node_type(n.type) for n in wf.root.nodes.values()):
         wf = expand_group_nodes(wf, defs, strict=False)   # inner nodes under their prompt ids
     out: list[Field] = []
@@ -296,6 +288,7 @@ def rebind(params: list[ExposedParameter], old: WorkflowLike, new: WorkflowLike,
            object_info: NodeDefs | dict[str, Any] | None = None) -> list[Binding]:
     """Which exposures of ``old`` still bind in ``new``, which moved, which broke (and why)."""
     defs = NodeDefs.of(object_info)
+    new = ParsedWorkflow.of(new)
     old_fields = {(f.node_id, f.input_name): f for f in list_fields(old, defs)}
     new_fields = list_fields(new, defs)
     new_by_key = {(f.node_id, f.input_name): f for f in new_fields}
@@ -332,22 +325,20 @@ def rebind(params: list[ExposedParameter], old: WorkflowLike, new: WorkflowLike,
     return out
 
 
-def _node_index(workflow: WorkflowLike) -> dict[str, dict[str, Any]]:
+def _node_index(model: ParsedWorkflow) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    if _is_ui(workflow):
-        for n in parse_workflow(workflow).root.nodes.values():
+    if model.is_ui:
+        for n in model.graph.root.nodes.values():
             linked = {i.get("name") for i in n.inputs if i.get("link") is not None}
             linked |= {i["widget"].get("name") for i in n.inputs if isinstance(i.get("widget"), dict) and i.get("link") is not None}
             out[n.key] = {"type": n.type, "linked": linked}
     else:
-        for nid, n in workflow.items():
+        for nid, n in model.raw.items():
             if isinstance(n, dict):
-                ins = n.get("inputs") if isinstance(n.get("inputs"), dict) else {}
+                ins = n["inputs"] if isinstance(n.get("inputs"), dict) else {}
                 out[str(nid)] = {"type": n.get("class_type"), "linked": {k for k, v in ins.items() if is_link(v)}}
     return out
 
 
-from .suggest import ports, suggest  # noqa: E402  (public API lives here; the rules live there)
-
-__all__ = ["Binding", "Constraints", "ExposedParameter", "Field", "ParameterError", "Port", "check_value",
-           "expose", "list_fields", "ports", "rebind", "rename", "suggest", "unexpose", "values_for"]
+__all__ = ["Binding", "Constraints", "ExposedParameter", "Field", "ParameterError", "Port", "WorkflowLike",
+           "check_value", "expose", "list_fields", "rebind", "rename", "unexpose", "values_for"]

@@ -11,29 +11,43 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 from ..errors import WorkflowError
 from .api_format import is_link
-from .graph import Node, Workflow, parse_workflow
+from .graph import Node, Workflow
 from .groupnodes import expand_group_nodes, group_widget_position, is_group_node_type
 from .nodedefs import NodeDefs
-from .params import _is_ui
+from .parsed import ParsedWorkflow, WorkflowLike
+from .seeds import RANDOM_SEED_LIMIT, SEED_MAX, random_seed
 from .subgraph_fields import find_inner_widget, inner_widgets, instances
 from .widgets import named_values
 
 Values = Mapping[tuple[str, str], Any]
-#: the frontend limits random seeds to what a JavaScript number holds exactly
-RANDOM_SEED_MAX = 1125899906842624
+#: kept for ryven_comfy_nodes.runner until it draws seeds through :mod:`.seeds` (the one seed rule)
+RANDOM_SEED_MAX = RANDOM_SEED_LIMIT
 CONTROL_MODES = ("fixed", "increment", "decrement", "randomize")
 
 
-def apply_values(workflow: dict[str, Any], values: Values,
-                 object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]:
-    """A copy of ``workflow`` (UI or API) with ``{(node_id, input): value}`` written in."""
-    if _is_ui(workflow):
-        return patch_ui(workflow, values, object_info)
-    return patch_api(workflow, values, object_info)
+@overload
+def apply_values(workflow: ParsedWorkflow, values: Values,
+                 object_info: NodeDefs | dict[str, Any] | None = None) -> ParsedWorkflow: ...
+@overload
+def apply_values(workflow: dict[str, Any] | Workflow, values: Values,
+                 object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]: ...
+def apply_values(workflow: WorkflowLike, values: Values,
+                 object_info: NodeDefs | dict[str, Any] | None = None) -> ParsedWorkflow | dict[str, Any]:
+    """A copy of ``workflow`` (UI or API) with ``{(node_id, input): value}`` written in.
+
+    Given the parsed model, returns the model of the copy (to pass on, e.g. to
+    :func:`~.convert.to_api`); given a dict or a graph, a dict.
+    """
+    model = ParsedWorkflow.of(workflow)
+    if model.is_ui:
+        out = _patch_ui(model, values, NodeDefs.of(object_info))
+    else:
+        out = ParsedWorkflow(patch_api(model.raw, values, object_info), "api", model.source)
+    return out if isinstance(workflow, ParsedWorkflow) else out.raw
 
 
 def _wrap(v: Any) -> Any:
@@ -58,7 +72,7 @@ def patch_api(prompt: dict[str, Any], values: Values,
     return out
 
 
-def patch_ui(workflow: dict[str, Any], values: Values,
+def patch_ui(workflow: WorkflowLike, values: Values,
              object_info: NodeDefs | dict[str, Any] | None = None) -> dict[str, Any]:
     """Set widget values of a UI workflow in ``widgets_values``.
 
@@ -68,9 +82,12 @@ def patch_ui(workflow: dict[str, Any], values: Values,
     by their prompt id (``outer:inner``): a promoted value is written on the host node,
     any other into the subgraph definition, which is refused when several nodes share it.
     """
-    defs = NodeDefs.of(object_info)
-    out = copy.deepcopy(workflow)
-    wf = parse_workflow(out)
+    return _patch_ui(ParsedWorkflow.of(workflow), values, NodeDefs.of(object_info)).raw
+
+
+def _patch_ui(model: ParsedWorkflow, values: Values, defs: NodeDefs) -> ParsedWorkflow:
+    raw = copy.deepcopy(model.raw)
+    wf = ParsedWorkflow(raw, "ui", model.source).graph   # the graph of the copy: where the values go
     for (nid, name), value in values.items():
         node = wf.root.nodes.get(str(nid))
         if node is None:
@@ -94,7 +111,8 @@ def patch_ui(workflow: dict[str, Any], values: Values,
             wv[0] = value
             continue
         write_widget(node, name, value, defs)
-    return out
+    # a fresh model: writing may have replaced lists the graph above still points at
+    return ParsedWorkflow(raw, "ui", model.source)
 
 
 def write_widget(node: Node, name: str, value: Any, defs: NodeDefs) -> None:
@@ -116,7 +134,7 @@ def write_widget(node: Node, name: str, value: Any, defs: NodeDefs) -> None:
                 # the saved workflow has no value for it yet: extend to the full layout
                 wv[:] = [v for _s, v, _w in named_values(slots, wv)]
                 where = [s.name for s in slots].index(name)
-            wv[where] = value
+            wv[int(where)] = value  # a list index: wv is a list here
             break
     else:
         names = [s.name for s in slots if s.kind == "value"]
@@ -144,16 +162,17 @@ def _patch_inner(wf: Workflow, defs: NodeDefs, exec_id: str, name: str, value: A
 
 
 # -- seed control ------------------------------------------------------------------------
-def seed_controls(workflow: dict[str, Any], object_info: NodeDefs | dict[str, Any] | None = None) -> dict[tuple[str, str], str]:
+def seed_controls(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any] | None = None) -> dict[tuple[str, str], str]:
     """``{(node_id, input): mode}`` for every widget with a control value in a UI workflow.
 
     The early-2023 boolean toggle reads as ``randomize`` (true) or ``fixed`` (false).
     """
-    if not _is_ui(workflow):
+    model = ParsedWorkflow.of(workflow)
+    if not model.is_ui:
         return {}
     defs = NodeDefs.of(object_info)
     out: dict[tuple[str, str], str] = {}
-    wf = parse_workflow(workflow)
+    wf = model.graph
     if any(is_group_node_type(n.type) for n in wf.root.nodes.values()):
         wf = expand_group_nodes(wf, defs, strict=False)   # group seeds under their prompt ids
     g = wf.root
@@ -184,15 +203,15 @@ def _mode(value: Any) -> str:
 
 
 def next_value(value: int, mode: str, *, index: int = 1, minimum: int = 0,
-               maximum: int = 0xFFFFFFFFFFFFFFFF, rng: random.Random | None = None) -> int:
-    """The value after ``index`` applications of control ``mode`` (clamped as the frontend does)."""
+               maximum: int = SEED_MAX, rng: random.Random | None = None) -> int:
+    """The value after ``index`` applications of control ``mode`` (clamped as the frontend does;
+    ``randomize`` draws by the one seed rule, :func:`~.seeds.random_seed`)."""
     if mode not in CONTROL_MODES:
         raise WorkflowError(f"seed control {mode!r}: expected one of {', '.join(CONTROL_MODES)}")
     if index == 0 or mode == "fixed":
         return value
     if mode == "randomize":
-        r = rng or random.Random()
-        return r.randint(minimum, max(minimum, min(maximum, RANDOM_SEED_MAX)))
+        return random_seed(minimum, maximum, rng)
     v = value + index if mode == "increment" else value - index
     return max(minimum, min(maximum, v))
 
@@ -217,6 +236,6 @@ def apply_seed_control(prompt: dict[str, Any], controls: Mapping[tuple[str, str]
             continue
         d = defs.input(str(node.get("class_type")), name)
         lo = d.options.get("min", 0) if d else 0
-        hi = d.options.get("max", 0xFFFFFFFFFFFFFFFF) if d else 0xFFFFFFFFFFFFFFFF
+        hi = d.options.get("max", SEED_MAX) if d else SEED_MAX
         node["inputs"][name] = next_value(v, mode, index=index, minimum=int(lo), maximum=int(hi), rng=rng)
     return out

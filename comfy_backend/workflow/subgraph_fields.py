@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import WorkflowError
-from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, Graph, Node, Workflow
+from .graph import MODE_BYPASS, MODE_NEVER, SUBGRAPH_INPUT_ID, VIRTUAL_TYPES, Graph, Node, Workflow
 from .nodedefs import NodeDefs, WidgetSlot
 from .promotion import promotion
 from .widgets import named_values
@@ -72,8 +72,6 @@ def _socket(node: Node, name: str) -> dict[str, Any] | None:
 
 def _walk(wf: Workflow, defs: NodeDefs, host: Node, host_def: str | None, prefix: str, title: str,
           depth: int) -> Iterator[InnerWidget]:
-    from .convert import VIRTUAL_TYPES  # convert imports the modules this one builds on
-
     sub = wf.subgraphs.get(host.type)
     if sub is None or host.mode in (MODE_NEVER, MODE_BYPASS):
         return

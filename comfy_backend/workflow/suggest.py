@@ -10,9 +10,10 @@ from collections import defaultdict
 from typing import Any
 
 from .api_format import is_link
-from .graph import MODE_BYPASS, MODE_NEVER, parse_workflow
+from .graph import MODE_BYPASS, MODE_NEVER
 from .nodedefs import NodeDefs
-from .params import ExposedParameter, Field, Port, WorkflowLike, _is_ui, expose, list_fields
+from .params import ExposedParameter, Field, Port, expose, list_fields
+from .parsed import ParsedWorkflow, WorkflowLike
 
 #: input name → (parameter id, label) of the usual knobs
 _BY_NAME: dict[str, tuple[str, str]] = {
@@ -43,12 +44,12 @@ INPUT_MEDIA: dict[str, tuple[str, str]] = {
 _UPLOAD_MEDIA = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}
 
 
-def _edges(workflow: WorkflowLike) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
+def _edges(model: ParsedWorkflow) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
     """``origin id → [(target id, target input name)]`` through reroutes, and node id → class."""
     down: dict[str, list[tuple[str, str]]] = defaultdict(list)
     types: dict[str, str] = {}
-    if _is_ui(workflow):
-        g = parse_workflow(workflow).root
+    if model.is_ui:
+        g = model.graph.root
         for n in g.nodes.values():
             types[n.key] = n.type
         for link in g.links.values():
@@ -57,7 +58,7 @@ def _edges(workflow: WorkflowLike) -> tuple[dict[str, list[tuple[str, str]]], di
                 continue
             down[link.origin_id].append((link.target_id, str(t.inputs[link.target_slot].get("name"))))
     else:
-        for nid, n in workflow.items():
+        for nid, n in model.raw.items():
             if not isinstance(n, dict):
                 continue
             types[str(nid)] = str(n.get("class_type"))
@@ -69,7 +70,7 @@ def _edges(workflow: WorkflowLike) -> tuple[dict[str, list[tuple[str, str]]], di
 
 def prompt_roles(workflow: WorkflowLike) -> dict[str, str]:
     """node id → ``positive``/``negative`` for text nodes whose conditioning reaches such an input."""
-    down, types = _edges(workflow)
+    down, types = _edges(ParsedWorkflow.of(workflow))
     roles: dict[str, str] = {}
     for start in types:
         seen = {start}
@@ -95,8 +96,9 @@ def prompt_roles(workflow: WorkflowLike) -> dict[str, str]:
 def suggest(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any] | None = None,
             fields: list[Field] | None = None) -> list[ExposedParameter]:
     """The parameters a user usually wants on the node: prompts, seed, steps, cfg, size, …"""
-    fields = fields if fields is not None else list_fields(workflow, object_info)
-    roles = prompt_roles(workflow)
+    model = ParsedWorkflow.of(workflow)
+    fields = fields if fields is not None else list_fields(model, object_info)
+    roles = prompt_roles(model)
     taken: set[str] = set()
     out: list[ExposedParameter] = []
     prompt_count: dict[str, int] = defaultdict(int)
@@ -131,7 +133,7 @@ def ports(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any] | None 
     """Media input ports (LoadImage-like nodes) and output ports (Save/Preview nodes) of the workflow."""
     defs = NodeDefs.of(object_info)
     out: list[Port] = []
-    for nid, ntype, title in _nodes(workflow, defs):
+    for nid, ntype, title in _nodes(ParsedWorkflow.of(workflow), defs):
         if ntype in INPUT_MEDIA:
             media, widget = INPUT_MEDIA[ntype]
             out.append(Port(direction="input", node_id=nid, node_type=ntype, title=title, media=media, input_name=widget))  # type: ignore[arg-type]
@@ -154,9 +156,9 @@ def _upload_input(defs: NodeDefs, ntype: str) -> tuple[str, str] | None:
     return None
 
 
-def _nodes(workflow: WorkflowLike, defs: NodeDefs) -> list[tuple[str, str, str]]:
-    if _is_ui(workflow):
-        return [(n.key, n.type, n.title or (defs.info(n.type) or {}).get("display_name") or n.type)
-                for n in parse_workflow(workflow).root.nodes.values() if n.mode not in (MODE_NEVER, MODE_BYPASS)]
+def _nodes(model: ParsedWorkflow, defs: NodeDefs) -> list[tuple[str, str, str]]:
+    if model.is_ui:
+        return [(n.key, n.type, n.title or str((defs.info(n.type) or {}).get("display_name") or n.type))
+                for n in model.graph.root.nodes.values() if n.mode not in (MODE_NEVER, MODE_BYPASS)]
     return [(str(k), str(v.get("class_type")), str((v.get("_meta") or {}).get("title") or v.get("class_type")))
-            for k, v in workflow.items() if isinstance(v, dict)]
+            for k, v in model.raw.items() if isinstance(v, dict)]

@@ -30,11 +30,6 @@ def strip_comments(text: str) -> str:
     return _COMMENTS.sub("", text)
 
 
-def has_dynamic_choices(text: str) -> bool:
-    """True if resolving ``text`` would involve a random choice."""
-    return bool(re.search(r"(?<!\\)\{[^{}]*(?<!\\)\}", strip_comments(text)))
-
-
 def resolve_dynamic_prompt(text: str, rng: random.Random | None = None) -> str:
     """Strip comments and resolve ``{a|b}`` choices (innermost first), as the frontend does."""
     r = rng or random.Random()
