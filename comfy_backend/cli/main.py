@@ -4,15 +4,21 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
 
 from ..errors import ComfyBackendError, ConfigError, WorkflowError
-from . import demo, editor, local_servers, run_project, servers, workflow
+from . import demo, local_servers, servers, workflow
 
 EXIT_OK = 0
 EXIT_FAILED = 1      # jobs failed, servers unreachable
 EXIT_BAD_INPUT = 2   # missing or malformed file, bad config, bad arguments
+#: commands registered by other packages (the node package adds ``editor`` and ``run``):
+#: each entry point names a function ``register(subparsers)``
+COMMANDS_GROUP = "ryven_comfy.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,16 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     servers.register(sub)
     workflow.register(sub)
     local_servers.register(sub)
-    editor.register(sub)
-    run_project.register(sub)
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a broken plugin must not take the core commands down with it
+            print(f"warning: command {ep.name!r} is unavailable: {exc}", file=sys.stderr)
+            continue
+        register(sub)
     return parser
 
 
 def _configure_logging(verbose: int) -> None:
     """Console: warnings (more with -v); file: a rotating INFO log for later diagnosis."""
-    import os
-    from pathlib import Path
-
     root = logging.getLogger()
     if any(getattr(h, "_ryven_comfy", False) for h in root.handlers):
         return  # main() called again in one process (tests)

@@ -1,0 +1,91 @@
+"""The ``ryven-comfy`` commands that need the node package: ``editor [PROJECT]`` and ``run PROJECT``.
+
+They are registered with the core's console script through the entry-point group
+``ryven_comfy.commands`` (see pyproject.toml), so ``comfy_backend`` never imports
+this package. Ryven and Qt are imported only when a command runs: ``ryven-comfy
+--help`` and the core commands stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from comfy_backend import Orchestrator, WorkflowError, resolve_servers_config, servers_file_or_local
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+# -- editor -------------------------------------------------------------------------------------------
+def register_editor(sub: Any) -> None:
+    """Add ``editor`` to the console script's subcommands (``sub``: argparse's subparsers)."""
+    cmd = sub.add_parser("editor", help="open the Ryven editor with workflow nodes (the main command)",
+                         description="Open the Ryven canvas. PROJECT may be a .orchestrator.json (pickle-free) "
+                                     "or a Ryven project you trust (Ryven projects are unpickled when opened).")
+    cmd.add_argument("project", nargs="?", help="project to open")
+    cmd.add_argument("--servers", help="servers config; default: $RYVEN_COMFY_SERVERS, "
+                                       "~/.config/ryven-comfy/servers.yaml, else local CPU servers")
+    cmd.add_argument("--local", type=int, default=3, metavar="N",
+                     help="local CPU servers to start when none are configured (default 3)")
+    cmd.set_defaults(func=cmd_editor)
+
+
+def cmd_editor(args: argparse.Namespace) -> int:
+    """The Ryven canvas with our nodes, docks and servers; local CPU servers when none are configured."""
+    if args.project and not Path(args.project).is_file():  # bad input first, before starting servers
+        raise WorkflowError(f"{args.project}: project file not found")
+    config = resolve_servers_config(servers_file_or_local(args.servers, args.local, _progress))
+    from .launcher import run_editor  # Qt and Ryven are imported here, not at module import
+
+    return run_editor(config, args.project)
+
+
+# -- run PROJECT --------------------------------------------------------------------------------------
+def register_run(sub: Any) -> None:
+    """Add ``run PROJECT`` to the console script's subcommands (``sub``: argparse's subparsers)."""
+    cmd = sub.add_parser(
+        "run", help="run a project's flows without the GUI",
+        description="Run every flow of a project (.orchestrator.json, or a Ryven project you trust: "
+                    "Ryven projects are unpickled) across the servers and save the outputs.")
+    cmd.add_argument("project", help="project file (.orchestrator.json or a Ryven .json project)")
+    cmd.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                     help="set a parameter of a node (by node title; 'Title#2' for repeated titles); repeatable")
+    cmd.add_argument("--servers", help="servers config (YAML or JSON)")
+    cmd.add_argument("--out", default="ryven-comfy-outputs", help="folder for the outputs (default ./ryven-comfy-outputs)")
+    cmd.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    cmd.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    cmd.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a project's flows headless with terminal progress; exit 1 when a node did not succeed."""
+    from comfy_backend.cli.progress import ProgressDisplay
+
+    from .headless import apply_assignment, open_project, report, run_flows  # imports ryvencore
+
+    _session, flows = open_project(args.project)
+    for expr in args.set:
+        apply_assignment(flows, expr)
+    orch = Orchestrator.open(resolve_servers_config(args.servers))
+    display = ProgressDisplay()
+    out_dir = Path(args.out)
+    try:
+        runs = run_flows(orch, flows, on_tick=display.update, timeout=args.timeout, out_dir=out_dir)
+        rows = report(orch, flows, out_dir)
+    finally:
+        orch.close()
+    ok = all(r.ok for r in runs)
+    if args.json:
+        print(json.dumps({"ok": ok, "nodes": rows}, indent=2))
+    else:
+        n_files = sum(len(r["outputs"]) for r in rows)
+        done = sum(r["status"] in ("done", "saved") for r in rows)
+        print(f"{done}/{len(rows)} nodes succeeded; {n_files} output file(s) in {out_dir.resolve()}")
+        for r in rows:
+            if r["error"]:
+                print(f"{r['title']}: {r['status']}: {r['error']}", file=sys.stderr)
+    return 0 if ok else 1
