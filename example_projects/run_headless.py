@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ryvencore import Data
 
-from comfy_backend.cli.common import resolve_servers, start_backend
+from comfy_backend import Orchestrator, resolve_servers_config
 from ryven_comfy_nodes.headless import open_project, report, run_flows
 
 
@@ -31,7 +31,7 @@ def main() -> int:
         for node in flows[0].nodes:
             if node.title == "Number":
                 node.inputs[0].default = Data(args.colour)
-    orch = start_backend(resolve_servers(args.servers))  # the pool runs on its own thread
+    orch = Orchestrator.open(resolve_servers_config(args.servers))  # the pool runs on its own thread
     try:
         runs = run_flows(orch, flows, out_dir=Path(args.out))  # branches in parallel; waits here
         rows = report(orch, flows, Path(args.out))

@@ -8,6 +8,7 @@ registered in a second Session would become ``ryven_comfy_nodes.ryven_comfy_node
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ryvencore import Node, Session
 
 from comfy_backend.examples import example_workflows_dir
 
+from .utility_nodes import UTILITY_NODES
 from .workflow_node import WorkflowNode
 from .workflow_spec import ObjectInfo, WorkflowSpec, load_workflow_file, refine_spec, use_node_definitions
 
@@ -24,7 +26,6 @@ PACKAGE = "ryven_comfy_nodes"
 WF_PREFIX = "wf."
 
 _classes: dict[str, type[WorkflowNode]] = {}
-_pending: list[WorkflowSpec] = []  # specs handed over before the package is imported by Ryven
 
 
 def full_identifier(base: str) -> str:
@@ -69,18 +70,10 @@ def workflow_classes() -> list[type[WorkflowNode]]:
     return list(_classes.values())
 
 
-def class_for_identifier(identifier: str) -> type[WorkflowNode] | None:
-    base = identifier.removeprefix(PACKAGE + ".")
-    if base.startswith(WF_PREFIX):
-        return _classes.get(base[len(WF_PREFIX):])
-    return None
-
-
 def hand_over(specs: Iterable[WorkflowSpec]) -> None:
-    """Specs (e.g. embedded in a project) to include when Ryven imports the package."""
+    """Specs (e.g. embedded in a project) to include when Ryven imports the package: their classes now."""
     for s in specs:
         workflow_class(s)
-        _pending.append(s)
 
 
 def specs_from_folder(folder: Path) -> list[WorkflowSpec]:
@@ -105,10 +98,15 @@ def register(session: Session, classes: Iterable[type[Node]]) -> None:
         session.register_node_type(cls)
 
 
+def new_session() -> Session:
+    """A headless session with the utility nodes and every workflow class known so far."""
+    session = Session(gui=False, load_addons=False)
+    register(session, [*UTILITY_NODES, *workflow_classes()])
+    return session
+
+
 def default_workflow_folders() -> list[Path]:
     """``$RYVEN_COMFY_WORKFLOWS`` (path list), ``~/.config/ryven-comfy/workflows``, the bundled examples."""
-    import os
-
     folders = [Path(p).expanduser() for p in os.environ.get("RYVEN_COMFY_WORKFLOWS", "").split(os.pathsep) if p]
     folders.append(Path("~/.config/ryven-comfy/workflows").expanduser())
     folders.append(example_workflows_dir())

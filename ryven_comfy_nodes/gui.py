@@ -11,9 +11,13 @@ import logging
 from qtpy.QtCore import QTimer
 from ryven.gui_env import node_gui
 
+from comfy_backend import find_servers_file, resolve_servers_config
+
+from . import gui_editor
 from .context import AppContext, set_factory
 from .gui_node import WorkflowGui
 from .gui_utility import register_utility_guis
+from .launcher import make_context
 from .workflow_node import WorkflowNode
 
 log = logging.getLogger(__name__)
@@ -23,19 +27,13 @@ register_utility_guis()
 
 
 def _context_from_default_config() -> AppContext | None:
-    from comfy_backend.cli.common import default_servers_file, resolve_servers
-
-    from .launcher import make_context
-
-    if default_servers_file() is None:
+    if find_servers_file() is None:
         log.warning("no servers config: set RYVEN_COMFY_SERVERS or start with 'ryven-comfy editor'")
         return None
-    return make_context(resolve_servers(None))
+    return make_context(resolve_servers_config(None))
 
 
 def _install_later() -> None:
-    from . import gui_editor
-
     gui_editor.install(gui_editor.find_main_window())
 
 

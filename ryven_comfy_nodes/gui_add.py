@@ -20,7 +20,7 @@ from qtpy.QtWidgets import (
 
 from comfy_backend.errors import WorkflowError
 
-from .context import current_context, fetch_object_info
+from .context import current_context
 from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
 
 #: a model-free starting point that runs on any ComfyUI server
@@ -32,16 +32,11 @@ BLANK_TEMPLATE = {
 }
 
 
-def object_info_from_a_server(timeout: float = 60.0) -> dict[str, Any] | None:
-    """``/object_info`` of a usable server (cached by its client), for UI-format workflows."""
+def object_info_from_a_server() -> dict[str, Any] | None:
+    """``/object_info`` of a usable server, for UI-format workflows: what already arrived (never waits)."""
     ctx = current_context(create=False)
-    if ctx is None:
-        return None
-    known = ctx.object_info()
-    if known:
-        return known[0]
-    got = fetch_object_info(ctx.orch, timeout=timeout)
-    return got[1] if got else None
+    known = ctx.object_info() if ctx is not None else None
+    return known[0] if isinstance(known, list) and known else None
 
 
 #: what the dialog does on OK: (name, workflow file or "", target) -> the placed node; errors are shown in the dialog
@@ -112,8 +107,8 @@ class AddWorkflowDialog(QDialog):
 def build_spec(name: str, path: str | Path | None) -> WorkflowSpec:
     """A spec from a file or the blank template (no file), named ``name`` (default: from the file name).
 
-    A UI-format workflow is converted with a connected server's node definitions
-    (fetched if none arrived yet); bounds and choices are added when the class is made.
+    A UI-format workflow is converted with the node definitions a connected server already
+    sent (the GUI thread does not wait for them); bounds and choices are added when the class is made.
     """
     name = name or default_name(path)
     if not path:
@@ -125,5 +120,5 @@ def build_spec(name: str, path: str | Path | None) -> WorkflowSpec:
             raise
         info = object_info_from_a_server()
         if info is None:
-            raise WorkflowError(f"{exc}: no server is online to convert it") from None
+            raise WorkflowError(f"{exc}: no server's node definitions have arrived yet to convert it") from None
         return load_workflow_file(path, title=name, object_info=info)

@@ -1,6 +1,7 @@
 """The servers dock: health, queue, VRAM per server, and a live plot of one metric."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -9,10 +10,13 @@ from qtpy.QtCore import QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from comfy_backend.models import ServerSnapshot
+from comfy_backend import MetricsSeries, ServerSnapshot
 
 from .context import current_context
-from .gui_node import HEALTH_COLOURS
+from .gui_node import health_colour
+from .threads import when_done
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("server", "health", "queue", "ours", "VRAM free/total", "latency", "jobs/min")
 METRICS = {"queue (pending)": "queue_pending", "queue (running)": "queue_running", "latency ms": "latency_ms",
@@ -52,10 +56,11 @@ class ServersPanel(QWidget):
         self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", "seconds ago")
         self.curves: dict[str, Any] = {}
+        self._asked = False  # a metrics request is in flight: do not pile up another
         lay.addWidget(self.plot)
         ctx = current_context(create=False)
         if ctx is not None:
-            ctx.server_listeners.append(self.on_server)
+            ctx.server_changed.sub(self.on_server)
             for snap in ctx.servers.values():
                 self.on_server(snap)
         self.timer = QTimer(self)
@@ -76,21 +81,35 @@ class ServersPanel(QWidget):
         for c, text in enumerate(cells):
             item = QTableWidgetItem(text)
             if c == 1:
-                item.setForeground(QColor(HEALTH_COLOURS[snap.health.colour]))
+                item.setForeground(QColor(health_colour(snap.health)))
             self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
 
     def refresh_plot(self) -> None:
+        """Ask the backend for the plotted metric; the plot is drawn when the answer arrives."""
         ctx = current_context(create=False)
-        if ctx is None or not self.isVisible():
+        if ctx is None or self._asked or not self.isVisible():
             return
         field = METRICS[self.metric.currentText()]
+        self._asked = True
+        when_done(ctx.orch.metrics_series([field]), ctx.post, lambda series: self._draw(field, series), self._not_drawn)
+
+    def _not_drawn(self, exc: BaseException) -> None:
+        self._asked = False
+        log.debug("no metrics to plot: %s", exc)
+
+    def _draw(self, field: str, by_server: MetricsSeries) -> None:
+        self._asked = False
+        try:
+            self.isVisible()
+        except RuntimeError:  # the dock was deleted while the request was in flight
+            return
+        if field != METRICS[self.metric.currentText()]:
+            self.refresh_plot()  # the choice changed meanwhile
+            return
         now = time.time()
-        for i, sid in enumerate(sorted(ctx.servers)):
-            try:
-                series = ctx.orch.metrics_series(sid, field)
-            except Exception:
-                return
+        for i, sid in enumerate(sorted(by_server)):
+            series = by_server[sid].get(field, [])
             xs = [t - now for t, v in series if v is not None]
             ys = [(v / 2**30 if field == "vram_free" else v) for t, v in series if v is not None]
             curve = self.curves.get(sid)
@@ -101,6 +120,6 @@ class ServersPanel(QWidget):
 
     def closeEvent(self, event: Any) -> None:
         ctx = current_context(create=False)
-        if ctx is not None and self.on_server in ctx.server_listeners:
-            ctx.server_listeners.remove(self.on_server)
+        if ctx is not None:
+            ctx.server_changed.unsub(self.on_server)
         super().closeEvent(event)

@@ -71,7 +71,7 @@ def install(editor: Any) -> None:
     state["autosave_timer"] = timer
     ctx = current_context()
     if ctx is not None:  # bounds and choices on every workflow node once a server's definitions arrive
-        ctx.object_info_listeners.append(lambda sid, info: refine_nodes(editor))
+        ctx.object_info_changed.sub(lambda sid, info: refine_nodes(editor))
         refine_nodes(editor)
 
 

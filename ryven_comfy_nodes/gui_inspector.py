@@ -95,7 +95,7 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
             t.server = data[1]
         elif data and data[0] == "tag":
             t.tags = [data[1]]
-        self.node.set_run()  # redraw the node's status line (shows the target)
+        self.node.redraw()  # the node's status line shows the target
 
     def _field_toggled(self, item: QListWidgetItem) -> None:
         if self._filling:

@@ -13,7 +13,8 @@ from qtpy.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton,
 
 from comfy_backend.models import OutputRef
 
-from .context import current_context, fetch_image_source
+from .context import current_context
+from .fetching import fetch_image_source
 from .video_frames import first_frame_png
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ class PreviewDialog(QDialog):
             self.image_label.setPixmap(self.overlay_pixmap)
             return
         if self.underlay is not None:
-            fetch_image_source(current_context(create=False), self.underlay, self._underlay_loaded)
+            ctx = current_context(create=False)
+            fetch_image_source(ctx.files if ctx is not None else None, self.underlay, self._underlay_loaded)
 
     def _underlay_loaded(self, data: bytes | None, err: str | None, name: str) -> None:
         try:
@@ -159,7 +161,7 @@ class Thumb(QLabel):
         self.dialog: PreviewDialog | None = None
         ctx = current_context()
         if ctx is not None:
-            ctx.fetch_bytes(ref, self._loaded)
+            ctx.files.fetch_bytes(ref, self._loaded)
 
     def _loaded(self, data: bytes | None, err: str | None) -> None:
         try:

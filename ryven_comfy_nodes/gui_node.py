@@ -7,25 +7,38 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 from ryven.gui_env import NodeGUI, NodeMainWidget
 
+from comfy_backend.models import Health
+
 from .context import current_context
 from .gui_inspector import WorkflowInspector
 from .gui_media import ThumbStrip
 from .gui_params import ParamInputWidget
+from .run_state import RunStatus
 from .values import is_image_source
 from .workflow_node import WorkflowNode
 
 _STATUS_COLOURS = {
-    "done": "#4ade80", "failed": "#f87171", "blocked": "#fbbf24", "cancelled": "#9ca3af",
-    "running": "#60a5fa", "queued": "#c4b5fd", "submitted": "#c4b5fd", "uploading": "#93c5fd",
-    "starting": "#93c5fd", "pending": "#d1d5db", "idle": "#9ca3af",
+    RunStatus.DONE: "#4ade80", RunStatus.FAILED: "#f87171", RunStatus.BLOCKED: "#fbbf24",
+    RunStatus.CANCELLED: "#9ca3af", RunStatus.RUNNING: "#60a5fa", RunStatus.QUEUED: "#c4b5fd",
+    RunStatus.SUBMITTED: "#c4b5fd", RunStatus.UPLOADING: "#93c5fd", RunStatus.STARTING: "#93c5fd",
+    RunStatus.PENDING: "#d1d5db", RunStatus.IDLE: "#9ca3af",
 }
+
+
 def reshape(main_widget: Any) -> None:
     """Let the node item resize to its main widget (not while the item is still being built)."""
     if hasattr(main_widget.node_item, "widget"):
         main_widget.update_node_shape()
 
 
-HEALTH_COLOURS = {"green": "#22c55e", "yellow": "#eab308", "red": "#ef4444", "grey": "#9ca3af"}
+#: how a server's health is drawn (dots on nodes, the servers dock); anything else is grey
+HEALTH_COLOURS = {Health.ONLINE: "#22c55e", Health.DEGRADED: "#eab308", Health.OFFLINE: "#ef4444"}
+GREY = "#9ca3af"
+
+
+def health_colour(health: Health | None) -> str:
+    """The colour a server's health is drawn in."""
+    return HEALTH_COLOURS.get(health, GREY) if health is not None else GREY
 
 
 def server_html(server_id: str | None) -> str:
@@ -34,7 +47,7 @@ def server_html(server_id: str | None) -> str:
         return ""
     ctx = current_context(create=False)
     snap = ctx.servers.get(server_id) if ctx is not None else None
-    colour = HEALTH_COLOURS[snap.health.colour] if snap is not None else HEALTH_COLOURS["grey"]
+    colour = health_colour(snap.health if snap is not None else None)
     return f' on <span style="color:{colour}">●</span> <b>{server_id}</b>'
 
 
@@ -83,7 +96,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
     def run_clicked(self) -> None:
         ctx = current_context()
         if ctx is None:
-            self.node.set_run(status="failed", message="no servers configured (start with 'ryven-comfy editor')")
+            self.node.mark_failed("no servers configured (start with 'ryven-comfy editor')")
             return
         ctx.runner.run_nodes([self.node])
 
@@ -131,19 +144,19 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         msg = f" — {run.message}" if run.message else ""
         target = self.node.target.describe()
         where = server_html(run.server) or (f" <i>({target})</i>" if target != "auto" else "")
-        self.status.setText(f'<span style="color:{colour}"><b>{run.status}</b></span>{where}{msg}')
+        self.status.setText(f'<span style="color:{colour}"><b>{run.status.value}</b></span>{where}{msg}')
         p = run.progress
-        if run.status == "done":
+        if run.status is RunStatus.DONE:
             self.progress.setValue(1000)
             self.progress.setFormat(f"done · {p.node_count} nodes")
-        elif run.status == "running":
+        elif run.status is RunStatus.RUNNING:
             self.progress.setValue(int(p.fraction * 1000))
             step = f" · step {p.value:.0f}/{p.max:.0f}" if p.max else ""
             self.progress.setFormat(f"node {p.node_index}/{p.node_count}{step}")
         else:
             self.progress.setValue(0)
-            self.progress.setFormat(run.status)
-        self.run_button.setText("Retry" if run.status in ("failed", "blocked", "cancelled") else "Run")
+            self.progress.setFormat(run.status.value)
+        self.run_button.setText("Retry" if run.status.unsuccessful else "Run")
         self.run_button.setEnabled(not run.busy)
         self.cancel_button.setVisible(run.busy)
         kinds = {o.id: o.kind for o in self.node.spec.outputs}

@@ -124,7 +124,7 @@ class SaveWidget(NodeMainWidget, QLabel):
     def refresh(self) -> None:
         try:
             msg = f" — {self.node.message}" if self.node.message else ""
-            self.setText(f"<b>{self.node.status}</b>{msg}")
+            self.setText(f"<b>{self.node.status.value}</b>{msg}")
             reshape(self)
         except RuntimeError:
             self.node.status_changed.unsub(self.refresh)

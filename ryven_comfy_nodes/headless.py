@@ -20,11 +20,13 @@ from comfy_backend.runtime import Orchestrator
 from comfy_backend.workflow.params import ParameterError
 
 from .classes import refine_classes
-from .context import AppContext, QueueDispatcher, current_context, fetch_object_infos, set_context
+from .context import AppContext, current_context, fetch_object_infos, set_context
 from .project_format import is_orchestrator_file, load_orchestrator_session
 from .project_ryven import load_ryven_project
-from .runner import FlowRun, status_of
+from .run_state import RunStatus
+from .runner import FlowRun
 from .saving import save_values
+from .threads import QueueDispatcher
 from .utility_nodes import SaveOutputsNode
 from .values import outputs_value
 from .workflow_node import WorkflowNode
@@ -137,19 +139,21 @@ def run_flows(orch: Orchestrator, flows: list[Flow], *, on_tick: Callable[[list[
         set_context(previous)
 
 
-def report(orch: Orchestrator, flows: list[Flow], out_dir: Path | None) -> list[dict[str, Any]]:
+def report(orch: Orchestrator, flows: list[Flow], out_dir: Path | None,
+           timeout: float = 600.0) -> list[dict[str, Any]]:
     """One row per workflow / Save node: title, status, server, output paths (saved into ``out_dir``)."""
     rows = []
     for name, node in node_names(flows).items():
         if isinstance(node, WorkflowNode):
+            run = node.run
             paths: list[str] = []
-            if out_dir is not None and node.run.status == "done":
-                values = [outputs_value(refs, "image") for refs in node.run.outputs.values()]
-                paths = save_values(orch, values, out_dir / slug(name))
-            rows.append({"title": name, "status": status_of(node), "server": node.run.server,
-                         "outputs": paths, "seconds": node.run.seconds,
-                         "error": node.run.message if node.run.status in ("failed", "blocked", "cancelled") else None})
+            if out_dir is not None and run.status is RunStatus.DONE:
+                values = [outputs_value(refs, "image") for refs in run.outputs.values()]
+                paths = save_values(orch, values, out_dir / slug(name)).result(timeout)
+            rows.append({"title": name, "status": run.status.value, "server": run.server,
+                         "outputs": paths, "seconds": run.seconds,
+                         "error": run.message if run.status.unsuccessful else None})
         elif isinstance(node, SaveOutputsNode):
-            rows.append({"title": name, "status": node.status, "server": None, "outputs": list(node.saved),
-                         "seconds": None, "error": node.message if node.status in ("failed", "blocked") else None})
+            rows.append({"title": name, "status": node.status.value, "server": None, "outputs": list(node.saved),
+                         "seconds": None, "error": node.message if node.status.unsuccessful else None})
     return rows

@@ -28,7 +28,7 @@ def make_context(config: ServersConfig) -> Any:
     orch = Orchestrator(config, queue_timeout=None).start(wait_checked=False)
     disp = QtDispatcher()
     ctx = AppContext(orch, disp.post)
-    ctx.dispatcher = disp  # type: ignore[attr-defined]
+    ctx.dispatcher = disp
     return ctx
 
 

@@ -21,7 +21,7 @@ from ryvencore.utils import serialize
 from comfy_backend.errors import WorkflowError
 from comfy_backend.files import atomic_write_text
 
-from .classes import full_identifier, workflow_class
+from .classes import full_identifier, new_session, register, workflow_class
 from .utility_nodes import ImageFileNode, NumberNode, PreviewNode, SaveOutputsNode, SeedNode, TextNode
 from .workflow_node import STATE_VERSION, WorkflowNode
 from .workflow_spec import TargetSpec, WorkflowSpec
@@ -209,8 +209,6 @@ def load_into_flow(flow: Flow, entry: FlowEntry) -> list[Node]:
         if n.kind == "workflow":
             cls = workflow_class(n.spec)  # type: ignore[arg-type]
             if cls not in session.nodes:
-                from .classes import register
-
                 register(session, [cls])
     new_nodes, _ = flow.load_components(nodes, conns, [])
     return new_nodes
@@ -218,8 +216,6 @@ def load_into_flow(flow: Flow, entry: FlowEntry) -> list[Node]:
 
 def load_orchestrator_session(path: str | Path) -> tuple[Session, list[Flow]]:
     """A headless session with the project's flows."""
-    from .project_ryven import new_session
-
     project = load_orchestrator(path)
     for f in project.flows:
         for n in f.nodes:

@@ -17,10 +17,11 @@ from ryvencore.utils import deserialize
 
 from comfy_backend.errors import WorkflowError
 
-from .classes import WF_PREFIX, register, workflow_class, workflow_classes
+from .classes import WF_PREFIX, new_session, workflow_class
 from .project_format import read_project_json
-from .utility_nodes import UTILITY_NODES
 from .workflow_spec import WorkflowSpec
+
+__all__ = ["load_ryven_project", "new_session", "read_project", "specs_in_ryven_project"]
 
 
 def read_project(path: str | Path) -> dict[str, Any]:
@@ -53,13 +54,6 @@ def specs_in_ryven_project(project: str | Path | dict[str, Any]) -> list[Workflo
                 spec.id = ident.split(WF_PREFIX, 1)[1]
                 specs.setdefault(spec.id, spec)
     return list(specs.values())
-
-
-def new_session() -> Session:
-    """A headless session with the utility nodes and every workflow class known so far."""
-    session = Session(gui=False, load_addons=False)
-    register(session, [*UTILITY_NODES, *workflow_classes()])
-    return session
 
 
 def load_ryven_project(project: str | Path | dict[str, Any]) -> tuple[Session, list[Flow]]:

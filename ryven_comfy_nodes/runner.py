@@ -1,7 +1,7 @@
 """The flow runner: runs workflow nodes as backend jobs in dependency order.
 
 Everything here runs on the flow's thread; backend futures come back through
-``ctx.post``. A node starts when every upstream workflow node it needs is
+``post`` (see ``threads``). A node starts when every upstream workflow node it needs is
 done, so independent branches are submitted together and the scheduler spreads
 them over the servers. An upstream image is fetched from the server that made
 it and handed to the job as an upload, which the pool sends to whichever
@@ -11,34 +11,37 @@ a status naming it; running the node again is the retry.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ryvencore import Node
 
-from comfy_backend.errors import ComfyBackendError
-from comfy_backend.events import JobEvent
-from comfy_backend.jobs import Target, Upload
-from comfy_backend.models import JobSnapshot, JobState
-from comfy_backend.workflow.params import ParameterError
-from comfy_backend.workflow.patch import RANDOM_SEED_MAX
+from comfy_backend import (
+    ComfyBackendError,
+    JobEvent,
+    JobHandle,
+    JobSnapshot,
+    JobState,
+    Orchestrator,
+    ParameterError,
+    RunRequest,
+    Target,
+    Upload,
+)
+from comfy_backend.workflow.seeds import random_seed
 
-from .context import fetch_image_source
-from .saving import save_values_async
+from .fetching import OutputFiles, fetch_image_source
+from .run_state import JOB_STATE_STATUS, RunStatus
+from .saving import save_values
+from .threads import Post, when_done
 from .utility_nodes import SaveOutputsNode, UtilityNode
 from .values import is_image_source
 from .workflow_node import WorkflowNode
-from .workflow_spec import build_prompt, check_values, prompt_for_outputs
-
-if TYPE_CHECKING:
-    from .context import AppContext
+from .workflow_spec import ObjectInfo, build_prompt, check_values, prompt_for_outputs
 
 log = logging.getLogger(__name__)
 
-FINAL = ("done", "failed", "blocked", "cancelled", "saved")
-_STATE_STATUS = {JobState.QUEUED: "queued", JobState.SUBMITTED: "submitted", JobState.RUNNING: "running"}
 
 
 def upstream_nodes(node: Node) -> list[Node]:
@@ -79,39 +82,39 @@ class FlowRun:
         self.preview = preview
         self.started: set[Node] = set()
         self.finished = False
-        self._callbacks: list[Callable[[FlowRun], None]] = []
-
-    def on_finished(self, cb: Callable[[FlowRun], None]) -> None:
-        if self.finished:
-            cb(self)
-        else:
-            self._callbacks.append(cb)
 
     @property
     def ok(self) -> bool:
-        return self.finished and all(status_of(n) in ("done", "saved") for n in self.nodes)
-
-    def _finish(self) -> None:
-        self.finished = True
-        for cb in self._callbacks:
-            cb(self)
-        self._callbacks.clear()
+        return self.finished and all(status_of(n).ok for n in self.nodes)
 
 
-def status_of(node: Node) -> str:
+def status_of(node: Node) -> RunStatus:
+    """A node's run status (value nodes have nothing to run: always done)."""
     if isinstance(node, WorkflowNode):
         return node.run.status
     if isinstance(node, SaveOutputsNode):
         return node.status
-    return "done"
+    return RunStatus.DONE
+
+
+#: a server's node definitions as known on the flow's thread (a pinned server's, else every usable one's)
+NodeDefinitions = Callable[[str | None], ObjectInfo | list[dict[str, Any]]]
 
 
 class FlowRunner:
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    """Starts and follows runs; every method runs on the flow's thread (backend results come via ``post``)."""
+
+    def __init__(self, orch: Orchestrator, post: Post, files: OutputFiles, *, output_root: Path,
+                 node_definitions: NodeDefinitions) -> None:
+        self.orch = orch
+        self.post = post
+        self.files = files
+        self.output_root = output_root  # relative folders of Save nodes are taken inside this one
+        self.node_definitions = node_definitions
         self.runs: list[FlowRun] = []
         self._jobs: dict[str, WorkflowNode] = {}
-        self._handles: dict[WorkflowNode, Any] = {}
+        self._handles: dict[WorkflowNode, JobHandle] = {}
+        self._watched: set[WorkflowNode] = set()
         self.snapshots: dict[str, JobSnapshot] = {}  # latest snapshot of every job started (for progress displays)
         self._closed = False
 
@@ -140,14 +143,14 @@ class FlowRunner:
             for u in ups:
                 if u in deps:
                     continue
-                if rerun_done or status_of(u) not in ("done", "saved") or _busy(u):
+                if rerun_done or not status_of(u).ok or status_of(u).busy:
                     stack.append(u)
         for v in reversed(value_nodes):
             if isinstance(v, UtilityNode):
                 v.prepare_run()
         for n in needed:
-            if not _busy(n):
-                _reset(n)
+            if not status_of(n).busy and isinstance(n, (WorkflowNode, SaveOutputsNode)):
+                n.mark_pending()
         # keep only dependencies on nodes that take part (finished ones outside the run are satisfied)
         deps = {n: {u for u in ups if u in deps} for n, ups in deps.items()}
         run = FlowRun(needed, deps, preview or {})
@@ -160,12 +163,17 @@ class FlowRunner:
         return self.run_nodes([node], preview={node: [output_id]})
 
     def cancel_node(self, node: WorkflowNode) -> None:
+        """Cancel the node's job, if it has one in flight."""
         handle = self._handles.get(node)
         if handle is not None:
             handle.cancel()
 
     def shutdown(self) -> None:
+        """Stop following runs and cancel the jobs in flight (the nodes may outlive this runner)."""
         self._closed = True
+        for node in self._watched:
+            node.removed.unsub(self.cancel_node)
+        self._watched.clear()
         for h in list(self._handles.values()):
             try:
                 h.cancel()
@@ -180,35 +188,31 @@ class FlowRunner:
         while changed:  # blocking one node can block the next: repeat until nothing changes
             changed = False
             for n in run.nodes:
-                if n in run.started or _busy(n):
+                if n in run.started or status_of(n).busy:
                     continue
                 ups = run.deps.get(n, set())
-                failed = [u for u in ups if status_of(u) in ("failed", "blocked", "cancelled")]
+                failed = [u for u in ups if status_of(u).unsuccessful]
                 if failed:
                     run.started.add(n)
                     self._block(n, failed[0])
                     changed = True
-                elif all(status_of(u) in ("done", "saved") for u in ups):
+                elif all(status_of(u).ok for u in ups):
                     run.started.add(n)
                     self._start(n, run)
                     changed = True
             if run.finished:
                 return
-        if run in self.runs and all(status_of(n) in FINAL for n in run.nodes):
+        if run in self.runs and all(status_of(n).final for n in run.nodes):
             self.runs.remove(run)
-            run._finish()
+            run.finished = True
 
     def _node_finished(self) -> None:
         for run in list(self.runs):
             self._advance(run)
 
     def _block(self, node: Node, upstream: Node) -> None:
-        title = upstream.title
-        msg = f"not run: upstream '{title}' {status_of(upstream)}"
-        if isinstance(node, WorkflowNode):
-            node.set_run(status="blocked", message=msg, server=None)
-        elif isinstance(node, SaveOutputsNode):
-            node.set_status("blocked", msg)
+        if isinstance(node, (WorkflowNode, SaveOutputsNode)):
+            node.mark_blocked(f"not run: upstream '{upstream.title}' {status_of(upstream).value}")
 
     def _start(self, node: Node, run: FlowRun) -> None:
         if isinstance(node, SaveOutputsNode):
@@ -223,22 +227,18 @@ class FlowRunner:
                 self._fail(node, f"{type(exc).__name__}: {exc}")
 
     def _fail(self, node: WorkflowNode, message: str) -> None:
-        node.set_run(status="failed", message=message)
-        node.set_output_val(node.status_output_index, _data(node.status_value()))
+        node.mark_failed(message)
         self._node_finished()
 
     # -- workflow nodes -----------------------------------------------------------------------
     def _start_workflow(self, node: WorkflowNode, preview_outputs: list[str] | None) -> None:
-        info = self.ctx.object_info(node.target.server)
+        info = self.node_definitions(node.target.server)
         if info:
             node.refine(info)  # bounds and choices of the server's node definitions
         for pid in node.randomize:
             p = node.spec.param(pid)
             if p is not None and not node.connected(node.param_input_index(pid)):
-                c = p.constraints
-                low = int(c.min) if c.min is not None else 0
-                high = int(min(c.max, RANDOM_SEED_MAX)) if c.max is not None else RANDOM_SEED_MAX
-                node.set_value(pid, random.randint(low, high))
+                node.set_value(pid, random_seed(p.constraints.min, p.constraints.max))
         values = node.current_values()
         try:
             check_values(node.spec, values)
@@ -258,12 +258,12 @@ class FlowRunner:
             if not is_image_source(value):
                 raise ComfyBackendError(f"input '{spec.label}' did not get an image ({type(value).__name__})")
             sources.append((spec, value))
-        node.set_run(status="uploading" if sources else "starting", message="", server=None, job_id=None)
+        node.mark_starting(uploading=bool(sources))
         uploads: list[Upload | None] = [None] * len(sources)
         remaining = [len(sources)]
 
         def got(i: int, spec: Any, data: bytes | None, err: str | None, name: str) -> None:
-            if node.run.status != "uploading":
+            if node.run.status is not RunStatus.UPLOADING:
                 return
             if data is None:
                 self._fail(node, f"could not get the image for '{spec.label}': {err}")
@@ -271,52 +271,61 @@ class FlowRunner:
             uploads[i] = Upload(node_id=spec.node_id, input=spec.input_name, data=data, filename=name)
             remaining[0] -= 1
             if remaining[0] == 0:
-                self._submit(node, prompt, [u for u in uploads if u is not None])
+                try:
+                    self._submit(node, prompt, [u for u in uploads if u is not None])
+                except ComfyBackendError as exc:
+                    self._fail(node, str(exc))
 
         for i, (spec, value) in enumerate(sources):
-            fetch_image_source(self.ctx, value, lambda d, e, n, i=i, s=spec: got(i, s, d, e, n))
+            fetch_image_source(self.files, value, lambda d, e, n, i=i, s=spec: got(i, s, d, e, n))
         if not sources:
             self._submit(node, prompt, [])
 
     def _submit(self, node: WorkflowNode, prompt: dict[str, Any], uploads: list[Upload]) -> None:
         target = Target(server=node.target.server or None, tags=tuple(node.target.tags))
-        handle = self.ctx.orch.submit(prompt, label=node.title, target=target, uploads=uploads)
+        # the prompt is built here, so it goes out as it is (the core's prepare step is a follow-up)
+        handle = self.orch.submit(RunRequest(workflow=prompt, uploads=tuple(uploads), target=target, label=node.title))
         self._jobs[handle.id] = node
         self._handles[node] = handle
-        node.set_run(status="queued", job_id=handle.id)
-
-        def done(fut: Any) -> None:
-            if not self._closed:
-                self.ctx.post(lambda: self._job_done(node, handle.id, fut.result()))
-
-        handle.future.add_done_callback(done)
+        node.mark_queued(handle.id)
+        if node not in self._watched:  # a node removed from its flow gets its job cancelled
+            self._watched.add(node)
+            node.removed.sub(self.cancel_node)
+        when_done(handle.future, self.post, lambda snap: self._job_done(node, handle.id, snap),
+                  lambda exc: self._job_lost(node, handle.id, exc))
 
     def on_job_event(self, event: JobEvent) -> None:
+        """A job moved or reported progress (on the flow's thread)."""
         node = self._jobs.get(event.job.id)
-        if node is None or node.run.job_id != event.job.id or event.job.state.final:
-            return
+        if node is None or node.run.job_id != event.job.id or event.job.state.final or not node.run.busy:
+            return  # a late event of a job that already ended is not news
         snap = event.job
         self.snapshots[snap.id] = snap
-        node.set_run(status=_STATE_STATUS.get(snap.state, node.run.status), server=snap.server,
-                     progress=snap.progress)
+        node.mark_progress(JOB_STATE_STATUS.get(snap.state.value, node.run.status), snap.server, snap.progress)
+
+    def _forget(self, node: WorkflowNode, job_id: str) -> bool:
+        """Drop a finished job's bookkeeping; False if the node has run again since (an older job)."""
+        self._jobs.pop(job_id, None)
+        handle = self._handles.get(node)
+        if handle is not None and handle.id == job_id:
+            del self._handles[node]
+        return not self._closed and node.run.job_id == job_id
 
     def _job_done(self, node: WorkflowNode, job_id: str, snap: JobSnapshot) -> None:
-        self._jobs.pop(job_id, None)
         self.snapshots[job_id] = snap
-        if self._handles.get(node) is not None and self._handles[node].id == job_id:
-            del self._handles[node]
-        if node.run.job_id != job_id:
-            return  # an older job of a node that was run again
+        if not self._forget(node, job_id):
+            return
         if snap.state is JobState.SUCCEEDED:
-            node.set_run(status="done", server=snap.server, progress=snap.progress, seconds=snap.seconds,
-                         message=f"{snap.seconds:.1f}s" if snap.seconds is not None else "")
-            node.publish_outputs(list(snap.outputs))
-            node.set_run()  # show the outputs
+            node.mark_done(snap.server, snap.progress, snap.seconds, list(snap.outputs))
         else:
-            msg = (snap.error or {}).get("message") or snap.state.value
-            node.set_run(status="failed" if snap.state is JobState.FAILED else "cancelled",
-                         server=snap.server, message=msg)
-            node.set_output_val(node.status_output_index, _data(node.status_value()))
+            node.mark_failed(_error_message(snap), snap.server, cancelled=snap.state is JobState.CANCELLED)
+        self._node_finished()
+
+    def _job_lost(self, node: WorkflowNode, job_id: str, exc: BaseException) -> None:
+        """The job's future failed instead of giving a final snapshot (the backend closed under it)."""
+        if not self._forget(node, job_id):
+            return
+        node.mark_failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         self._node_finished()
 
     # -- save nodes -----------------------------------------------------------------------------
@@ -324,35 +333,25 @@ class FlowRunner:
         files = node.input(0)
         folder = node.input(1)
         value = None if files is None else files.payload
-        target = self.ctx.output_root / Path(str(folder.payload if folder is not None else "") or "saved").expanduser()
-        node.set_status("saving")
+        target = self.output_root / Path(str(folder.payload if folder is not None else "") or "saved").expanduser()
+        node.mark_saving()
 
-        def done(paths: list[str] | None, err: str | None) -> None:
-            if paths is None:
-                node.set_status("failed", err or "")
-            else:
-                node.set_status("saved", f"{len(paths)} file(s) in {target}", saved=paths)
+        def saved(paths: list[str]) -> None:
+            node.mark_saved(paths, f"{len(paths)} file(s) in {target}")
             self._node_finished()
 
-        save_values_async(self.ctx, [value], target, done)
+        def failed(exc: BaseException) -> None:
+            node.mark_failed(str(exc) or type(exc).__name__)
+            self._node_finished()
+
+        try:
+            saving = save_values(self.orch, [value], target)
+        except OSError as exc:  # an unreadable local file
+            failed(exc)
+            return
+        when_done(saving, self.post, saved, failed)
 
 
-def _busy(node: Node) -> bool:
-    if isinstance(node, WorkflowNode):
-        return node.run.busy
-    if isinstance(node, SaveOutputsNode):
-        return node.status == "saving"
-    return False
-
-
-def _reset(node: Node) -> None:
-    if isinstance(node, WorkflowNode):
-        node.set_run(status="pending", message="", server=None)
-    elif isinstance(node, SaveOutputsNode):
-        node.set_status("pending")
-
-
-def _data(v: Any) -> Any:
-    from ryvencore import Data
-
-    return Data(v)
+def _error_message(snap: JobSnapshot) -> str:
+    """Why a job did not succeed: its error's message, else its state."""
+    return (snap.error.message if snap.error is not None else "") or snap.state.value

@@ -6,12 +6,14 @@ before a run (the Seed node draws a new seed there when set to randomize).
 """
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from ryvencore import Data, Node, NodeInputType, NodeOutputType
 from ryvencore.Base import Event
 
+from comfy_backend.workflow.seeds import random_seed
+
+from .run_state import RunStatus, check_transition
 from .values import file_value
 
 
@@ -82,7 +84,7 @@ class SeedNode(UtilityNode):
 
     def prepare_run(self) -> None:
         if self.inp_value(1) and not self._inp_connected(0):
-            self.inputs[0].default = Data(random.randint(0, 2**32 - 1))
+            self.inputs[0].default = Data(random_seed())
         self.update()
 
 
@@ -122,18 +124,35 @@ class SaveOutputsNode(Node):
 
     def __init__(self, params: Any) -> None:
         super().__init__(params)
-        self.status = "idle"  # idle | pending | saving | saved | failed | blocked
+        self.status = RunStatus.IDLE  # idle | pending | saving | saved | failed | blocked
         self.message = ""
         self.saved: list[str] = []
         self.status_changed = Event()
 
-    def set_status(self, status: str, message: str = "", saved: list[str] | None = None) -> None:
-        self.status = status
+    def _enter(self, status: RunStatus, message: str = "") -> None:
+        self.status = check_transition(self.status, status, f"node {self.title!r}")
         self.message = message
-        if saved is not None:
-            self.saved = saved
-            self.set_output_val(0, Data(list(saved)))
         self.status_changed.emit()
+
+    def mark_pending(self) -> None:
+        """Part of a run, waiting for its upstream nodes."""
+        self._enter(RunStatus.PENDING)
+
+    def mark_blocked(self, message: str) -> None:
+        """Not run because an upstream node did not succeed."""
+        self._enter(RunStatus.BLOCKED, message)
+
+    def mark_saving(self) -> None:
+        self._enter(RunStatus.SAVING)
+
+    def mark_saved(self, paths: list[str], message: str) -> None:
+        """The files were written: their paths go on the output port."""
+        self.saved = list(paths)
+        self.set_output_val(0, Data(list(paths)))
+        self._enter(RunStatus.SAVED, message)
+
+    def mark_failed(self, message: str) -> None:
+        self._enter(RunStatus.FAILED, message)
 
 
 UTILITY_NODES: list[type[Node]] = [ImageFileNode, TextNode, NumberNode, SeedNode, PreviewNode, SaveOutputsNode]

@@ -8,7 +8,6 @@ because nodes were connected (``update_event`` does nothing).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from ryvencore import Data, Node, NodeInputType, NodeOutputType
@@ -16,29 +15,13 @@ from ryvencore.Base import Event
 
 from comfy_backend.models import OutputRef, Progress
 
+from .run_state import RunState, RunStatus, check_transition
 from .values import outputs_value
 from .workflow_spec import ObjectInfo, ParamSpec, TargetSpec, WorkflowSpec, refine_spec
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-
-
-@dataclass
-class RunState:
-    """What the node shows about its last or current run."""
-
-    status: str = "idle"  # idle | pending | starting | uploading | queued | submitted | running | done | failed | blocked | cancelled
-    server: str | None = None
-    progress: Progress = field(default_factory=Progress)
-    message: str = ""
-    job_id: str | None = None
-    outputs: dict[str, list[OutputRef]] = field(default_factory=dict)  # output spec id -> refs
-    seconds: float | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.status in ("starting", "uploading", "queued", "submitted", "running")
 
 
 class WorkflowNode(Node):
@@ -61,6 +44,7 @@ class WorkflowNode(Node):
         self.run = RunState()
         self.run_changed = Event()      # the run state changed (GUI listens)
         self.params_changed = Event()   # exposures or values changed
+        self.removed = Event(object)    # the node left its flow (the runner cancels its job)
 
     # -- ports -------------------------------------------------------------------------
     @staticmethod
@@ -143,9 +127,60 @@ class WorkflowNode(Node):
         return True
 
     # -- run state (called by the flow runner, on the flow's thread) -----------------------
-    def set_run(self, **changes: Any) -> None:
-        for k, v in changes.items():
-            setattr(self.run, k, v)
+    def _enter(self, status: RunStatus) -> RunState:
+        run = self.run
+        run.status = check_transition(run.status, status, f"node {self.title!r}")
+        return run
+
+    def mark_pending(self) -> None:
+        """Part of a run, waiting for its upstream nodes."""
+        run = self._enter(RunStatus.PENDING)
+        run.message, run.server = "", None
+        self.run_changed.emit()
+
+    def mark_blocked(self, message: str) -> None:
+        """Not run because an upstream node did not succeed."""
+        run = self._enter(RunStatus.BLOCKED)
+        run.message, run.server = message, None
+        self.run_changed.emit()
+
+    def mark_starting(self, uploading: bool) -> None:
+        """Values checked; fetching upstream images first when ``uploading``."""
+        run = self._enter(RunStatus.UPLOADING if uploading else RunStatus.STARTING)
+        run.message, run.server, run.job_id = "", None, None
+        self.run_changed.emit()
+
+    def mark_queued(self, job_id: str) -> None:
+        """Submitted to the backend as job ``job_id``."""
+        self._enter(RunStatus.QUEUED).job_id = job_id
+        self.run_changed.emit()
+
+    def mark_progress(self, status: RunStatus, server: str | None, progress: Progress) -> None:
+        """The job moved (queued, submitted, running) or reported progress."""
+        run = self._enter(status)
+        run.server, run.progress = server, progress
+        self.run_changed.emit()
+
+    def mark_done(self, server: str | None, progress: Progress, seconds: float | None,
+                  refs: list[OutputRef]) -> None:
+        """The job succeeded: its files go on the output ports."""
+        run = self._enter(RunStatus.DONE)
+        run.server, run.progress, run.seconds = server, progress, seconds
+        run.message = f"{seconds:.1f}s" if seconds is not None else ""
+        self.publish_outputs(refs)
+        self.run_changed.emit()
+
+    def mark_failed(self, message: str, server: str | None = None, *, cancelled: bool = False) -> None:
+        """The run ended without a result (``cancelled`` by the user, else failed); the status port says why."""
+        run = self._enter(RunStatus.CANCELLED if cancelled else RunStatus.FAILED)
+        run.message = message
+        if server is not None:
+            run.server = server
+        self.set_output_val(self.status_output_index, Data(self.status_value()))
+        self.run_changed.emit()
+
+    def redraw(self) -> None:
+        """Something shown with the run state changed (e.g. the target): redraw."""
         self.run_changed.emit()
 
     def publish_outputs(self, refs: list[OutputRef]) -> None:
@@ -159,18 +194,14 @@ class WorkflowNode(Node):
         self.set_output_val(self.status_output_index, Data(self.status_value()))
 
     def status_value(self) -> dict[str, Any]:
-        return {"status": self.run.status, "server": self.run.server, "message": self.run.message}
+        return {"status": self.run.status.value, "server": self.run.server, "message": self.run.message}
 
     # -- ryvencore hooks ---------------------------------------------------------------------
     def update_event(self, inp: int = -1) -> None:
         """Inputs changed: nothing runs (jobs start only from Run / Run flow)."""
 
     def remove_event(self) -> None:
-        from .context import current_context
-
-        ctx = current_context(create=False)
-        if ctx is not None and self.run.busy:
-            ctx.runner.cancel_node(self)
+        self.removed.emit(self)
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -180,7 +211,7 @@ class WorkflowNode(Node):
             "target": self.target.model_dump(mode="json"),
             "randomize": sorted(self.randomize),
             "last": {
-                "status": self.run.status if not self.run.busy else "idle",
+                "status": (RunStatus.IDLE if self.run.busy else self.run.status).value,
                 "server": self.run.server,
                 "message": self.run.message,
                 "outputs": {k: [r.to_dict() for r in v] for k, v in self.run.outputs.items()},
@@ -196,6 +227,6 @@ class WorkflowNode(Node):
         self.randomize = set(data.get("randomize") or [])
         last = data.get("last") or {}
         self.run = RunState(
-            status=last.get("status", "idle"), server=last.get("server"), message=last.get("message", ""),
+            status=RunStatus.parse(last.get("status", "idle")), server=last.get("server"), message=last.get("message", ""),
             outputs={k: [OutputRef(**r) for r in v] for k, v in (last.get("outputs") or {}).items()},
         )

@@ -9,7 +9,6 @@ re-implements them; it only shapes their results into a node's spec.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,8 @@ from pydantic import BaseModel, Field
 
 from comfy_backend.errors import WorkflowError
 from comfy_backend.workflow.api_format import SEED_INPUTS, check_api_prompt, is_link
+from comfy_backend.workflow.convert import to_api
+from comfy_backend.workflow.formats import load_bytes, parse_json_text
 from comfy_backend.workflow.params import ExposedParameter, check_value, expose, list_fields, values_for
 from comfy_backend.workflow.patch import apply_values
 from comfy_backend.workflow.suggest import ports, suggest
@@ -140,8 +141,6 @@ def load_workflow_file(path: str | Path, title: str | None = None,
 
     A UI workflow without an embedded API prompt needs a server's ``object_info`` to convert.
     """
-    from comfy_backend.workflow.formats import load_bytes, parse_json_text
-
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -158,18 +157,9 @@ def load_workflow_file(path: str | Path, title: str | None = None,
     if prompt is None:
         if object_info is None:
             raise WorkflowError(f"{p}: a UI-format workflow; connect a server to convert it (or export it as API)")
-        from comfy_backend.workflow.convert import to_api
-
         prompt = to_api(wf.ui, object_info)
     name = title or p.name.rsplit(".", 1)[0].removesuffix("_api").replace("_", " ")
     return spec_from_prompt(prompt, name, slug(name), object_info=object_info)
-
-
-def save_spec_file(spec: WorkflowSpec, path: str | Path) -> None:
-    """Write a spec (workflow + exposures) so a workflows folder keeps the chosen parameters."""
-    from comfy_backend.files import atomic_write_text
-
-    atomic_write_text(Path(path), json.dumps({"ryven_comfy_workflow": 1, "spec": spec.model_dump(mode="json")}, indent=1))
 
 
 # -- servers' node definitions (types, bounds, choices) --------------------------------------

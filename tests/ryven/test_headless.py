@@ -94,7 +94,8 @@ def test_failed_upstream_blocks_downstream_and_retry_recovers(specs, orch):
     assert b.run.status == "blocked" and "blurred colour" in b.run.message
     # retry: fix the value and run the downstream node; the failed upstream is run again first
     a.spec.prompt["2"]["inputs"]["sigma"] = 3.0
-    from ryven_comfy_nodes.context import AppContext, QueueDispatcher, current_context, set_context
+    from ryven_comfy_nodes.context import AppContext, current_context, set_context
+    from ryven_comfy_nodes.threads import QueueDispatcher
     disp = QueueDispatcher()
     ctx = AppContext(orch, disp.post, owns_backend=False)
     previous = current_context(create=False)
@@ -181,8 +182,9 @@ def test_set_assignments_by_node_title(specs):
 
 def test_server_bounds_reach_the_spec_and_out_of_range_is_refused_before_submitting(specs, orch):
     from comfy_backend.errors import WorkflowError
-    from ryven_comfy_nodes.context import AppContext, QueueDispatcher, fetch_object_infos
+    from ryven_comfy_nodes.context import AppContext, fetch_object_infos
     from ryven_comfy_nodes.headless import check_node_values
+    from ryven_comfy_nodes.threads import QueueDispatcher
     from ryven_comfy_nodes.workflow_spec import refine_spec
 
     infos = fetch_object_infos(orch)

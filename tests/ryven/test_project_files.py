@@ -35,7 +35,7 @@ def test_each_format_still_checks_its_own_shape(tmp_path):
     with pytest.raises(WorkflowError, match="not a Ryven project"):
         read_project(other)
     other.write_text('{"format": "something else", "flows": {}}')
-    with pytest.raises(WorkflowError, match="other.json: not a ryven-comfy project"):
+    with pytest.raises(WorkflowError, match=r"other\.json: not a ryven-comfy project"):
         load_orchestrator(other)
 
 
