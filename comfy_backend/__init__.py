@@ -1,0 +1,51 @@
+"""comfy_backend: run ComfyUI workflows across several ComfyUI servers.
+
+The public face — everything a front needs — is importable from here; see
+docs/architecture.md. Qt-free; asyncio lives in the Orchestrator's worker thread.
+"""
+from .config import ServerConfig, ServersConfig, load_servers_config
+from .discovery import find_servers_file, resolve_servers_config
+from .errors import (
+    ComfyBackendError,
+    ConfigError,
+    ConnectionLost,
+    ErrorKind,
+    ExecutionFailed,
+    Interrupted,
+    JobCancelled,
+    JobError,
+    NoServerAvailable,
+    OutputPathError,
+    ParameterError,
+    ProvisionError,
+    RequestTimeout,
+    ServerError,
+    ServerHTTPError,
+    ValidationRejected,
+    WorkflowError,
+)
+from .events import Event, JobEvent, NodeDefsEvent, PreviewEvent, ServerEvent
+from .local_default import servers_file_or_local
+from .models import (
+    Attempt,
+    AttemptOutcome,
+    Health,
+    JobSnapshot,
+    JobState,
+    MediaKind,
+    OutputRef,
+    Progress,
+    ServerSnapshot,
+)
+from .requests import RunRequest, Target, Upload
+from .runtime import Dispatcher, JobHandle, MetricsSeries, Orchestrator
+
+__all__ = [
+    "Attempt", "AttemptOutcome", "ComfyBackendError", "ConfigError", "ConnectionLost", "Dispatcher", "ErrorKind",
+    "Event", "ExecutionFailed", "Health", "Interrupted", "JobCancelled", "JobError", "JobEvent", "JobHandle",
+    "JobSnapshot", "JobState", "MediaKind", "MetricsSeries", "NoServerAvailable", "NodeDefsEvent", "Orchestrator",
+    "OutputPathError", "OutputRef", "ParameterError", "PreviewEvent", "Progress", "ProvisionError", "RequestTimeout",
+    "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError", "ServerSnapshot", "ServersConfig",
+    "Target", "Upload", "ValidationRejected", "WorkflowError", "find_servers_file", "load_servers_config",
+    "resolve_servers_config", "servers_file_or_local",
+]

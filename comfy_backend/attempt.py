@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectionLost, ExecutionFailed, Interrupted, JobCancelled, RequestTimeout, ServerError
-from .models import Attempt, Health, JobState, OutputRef, Progress, outputs_from_history
-from .tracking import PromptTracker, WsImage
+from .models import Attempt, Health, OutputRef, Progress, outputs_from_history
+from .tracking import PromptTracker, TrackerOutcome, WsImage
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -101,24 +101,25 @@ class AttemptRunner:
 
     async def _prepare_prompt(self) -> dict[str, Any]:
         server = self.server
-        base = self.job.prompt_for(server.id, server.info_version, server.client.cached_object_info)
+        base = self.job.prompt_for(server.id, server.info_version, server.node_defs)
         if not self.job.spec.uploads:
             return base
         prompt = copy.deepcopy(base)
         for up in self.job.spec.uploads:
-            name = await self.client.upload_image(up.data, up.filename, subfolder=up.subfolder)
             node = prompt.get(up.node_id)
-            if isinstance(node, dict):
-                node.setdefault("inputs", {})[up.input] = name
+            if not isinstance(node, dict):
+                continue  # the node was left out (not needed by the wanted outputs): nothing to upload
+            name = await self.client.upload_image(up.data, up.filename, subfolder=up.subfolder)
+            node.setdefault("inputs", {})[up.input] = name
         return prompt
 
     # -- callbacks from the tracker ------------------------------------------------
     def _progress(self, p: Progress) -> None:
-        self.job.progress = p
+        self.job.progressed(p)
         self.on_update("progress")
 
     def _started(self) -> None:
-        self.job.state = JobState.RUNNING
+        self.job.running()
         self.attempt.queue_wait = max(time.monotonic() - self.submitted_at, 0.0)
         self.on_update("state")
 
@@ -127,7 +128,7 @@ class AttemptRunner:
             self.on_preview(self.job.id, img)
 
     # -- waiting ---------------------------------------------------------------------
-    async def _wait(self, tracker: PromptTracker):  # type: ignore[no-untyped-def]
+    async def _wait(self, tracker: PromptTracker) -> TrackerOutcome:
         stream = self.server.stream
         seen_gen = submit_gen = stream.generation
         started = time.monotonic()
@@ -135,14 +136,15 @@ class AttemptRunner:
         missing = 0
         next_poll = 0.0
         quiet = min(QUIET_POLL_S, self.stall_timeout / 2)
-        cancel_wait = asyncio.ensure_future(self.job.cancel_event.wait())
+        cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.job.cancel_event.wait())
         try:
             while True:
                 # After a reconnect the socket has a new client id: this prompt's events
                 # no longer reach us, so it is followed by polling.
                 connected = stream.connected.is_set() and stream.generation == submit_gen
                 timeout = min(1.0, quiet) if connected and not missing else DISCONNECTED_POLL_S / 2
-                done, _ = await asyncio.wait({tracker.done, cancel_wait}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {tracker.done, cancel_wait}
+                done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if tracker.done in done:
                     return tracker.done.result()
                 if cancel_wait in done:

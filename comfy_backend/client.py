@@ -189,11 +189,13 @@ class ComfyClient:
 
     # -- API ----------------------------------------------------------------
     async def system_stats(self, timeout: float | None = None) -> dict[str, Any]:
-        return await self.request("GET", "/system_stats", timeout=timeout)
+        stats = await self.request("GET", "/system_stats", timeout=timeout)
+        return stats if isinstance(stats, dict) else {}
 
     async def queue(self) -> dict[str, Any]:
         """``{"queue_running": [...], "queue_pending": [...]}``; items are [number, prompt_id, prompt, extra, outputs]."""
-        return await self.request("GET", "/queue")
+        queue = await self.request("GET", "/queue")
+        return queue if isinstance(queue, dict) else {}
 
     async def submit(
         self,
@@ -329,4 +331,7 @@ class ComfyClient:
     async def view(self, filename: str, subfolder: str, type: str, *, timeout: float | None = None) -> bytes:
         """Download one output file (exact subfolder and type, as the history gave them)."""
         params = {"filename": filename, "subfolder": subfolder, "type": type}
-        return await self.request("GET", "/view", params=params, expect="bytes", timeout=timeout or max(self.timeout, 300))
+        data = await self.request("GET", "/view", params=params, expect="bytes", timeout=timeout or max(self.timeout, 300))
+        if not isinstance(data, bytes):
+            raise ServerHTTPError(f"server '{self.id}' gave no file for {filename}", server=self.id, status=200)
+        return data

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -146,7 +147,7 @@ class ServersConfig(BaseModel):
         return self
 
 
-def _loc(err: dict[str, Any], data: Any) -> str:
+def _loc(err: Mapping[str, Any], data: Any) -> str:
     """Render a pydantic error location as ``servers[1] (id pc2).url``."""
     parts: list[str] = []
     node = data
@@ -178,7 +179,7 @@ def parse_servers_config(data: Any, source: str = "<config>") -> ServersConfig:
         first = exc.errors()[0]
         msg = first.get("msg", "invalid").removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {_loc(first, data)}: {msg}{more}") from None
+        raise ConfigError(f"{source}: {_loc(dict(first), data)}: {msg}{more}") from None
     if not cfg.servers:
         raise ConfigError(f"{source}: the 'servers' list is empty")
     return cfg

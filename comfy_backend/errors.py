@@ -6,6 +6,7 @@ Callers catch by meaning, in the manner of httpx::
     ├── ConfigError                 bad servers config, bad CLI input file
     ├── ProvisionError              local ComfyUI install/start failed
     ├── WorkflowError               a workflow file that cannot be used
+    │   └── ParameterError          a value breaks a parameter's constraints (type, range, choices)
     ├── OutputPathError             a server-given filename that would escape the output folder
     ├── NoServerAvailable           no healthy server can take the job
     ├── JobCancelled                the job was cancelled by the user
@@ -19,10 +20,14 @@ Callers catch by meaning, in the manner of httpx::
 
 Every message is meant to be shown to a user as it is: it names the server
 and what to do, and never carries server tracebacks or file paths.
+
+A job's failure is handed out as a :class:`JobError` (kind, message, node and input
+where known, server, retryable), built in one place: :meth:`JobError.from_exception`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -40,6 +45,10 @@ class ProvisionError(ComfyBackendError):
 
 class WorkflowError(ComfyBackendError):
     """A workflow file is missing, malformed or not runnable."""
+
+
+class ParameterError(WorkflowError):
+    """A value does not satisfy a parameter's constraints, or a parameter does not bind."""
 
 
 class OutputPathError(ComfyBackendError):
@@ -159,27 +168,103 @@ class Interrupted(ServerError):
     retryable = False
 
 
-@dataclass
-class AttemptErrorInfo:
-    """A serialisable summary of an error, for job attempt records and --json output."""
+class ErrorKind(str, enum.Enum):
+    """What kind of failure ended a job or an attempt."""
 
-    kind: str
+    REJECTED = "rejected"                  # the server refused the prompt (HTTP 400, node_errors)
+    INVALID_VALUE = "invalid_value"        # a parameter value breaks its constraints
+    EXECUTION_FAILED = "execution_failed"  # a node raised while running
+    CONNECTION_LOST = "connection_lost"    # server unreachable or gone mid-job
+    TIMEOUT = "timeout"                    # no answer or no progress in time
+    SERVER_HTTP = "server_http"            # another non-2xx answer
+    INTERRUPTED = "interrupted"            # someone pressed stop on the server
+    CANCELLED = "cancelled"                # cancelled by us (user, or the backend closing)
+    NO_SERVER = "no_server"                # no enabled, healthy, capable server
+    WORKFLOW = "workflow"                  # the workflow cannot be used
+    CONFIG = "config"                      # a configuration problem
+    INTERNAL = "internal"                  # a bug: unexpected exception
+
+
+# Most specific class first: the first isinstance match decides the kind.
+_KINDS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
+    (ValidationRejected, ErrorKind.REJECTED),
+    (ParameterError, ErrorKind.INVALID_VALUE),
+    (ExecutionFailed, ErrorKind.EXECUTION_FAILED),
+    (ConnectionLost, ErrorKind.CONNECTION_LOST),
+    (RequestTimeout, ErrorKind.TIMEOUT),
+    (ServerHTTPError, ErrorKind.SERVER_HTTP),
+    (Interrupted, ErrorKind.INTERRUPTED),
+    (JobCancelled, ErrorKind.CANCELLED),
+    (NoServerAvailable, ErrorKind.NO_SERVER),
+    (WorkflowError, ErrorKind.WORKFLOW),
+    (ConfigError, ErrorKind.CONFIG),
+    (ServerError, ErrorKind.CONNECTION_LOST),
+)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job (or one attempt of it) failed: typed, immutable, safe on any thread."""
+
+    kind: ErrorKind
     message: str
-    retryable: bool
-    extra: dict[str, Any] = field(default_factory=dict)
+    retryable: bool = False
+    node_id: str | None = None
+    input_name: str | None = None
+    server: str | None = None
+    node_type: str | None = None
+    node_errors: tuple[NodeError, ...] = ()
+    status: int | None = None  # HTTP status of a SERVER_HTTP error
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> AttemptErrorInfo:
-        extra: dict[str, Any] = {}
+    def from_exception(cls, exc: BaseException, *, server: str | None = None) -> JobError:
+        """The one mapping from an exception to a JobError (``server`` fills in when the exception has none)."""
+        kind = next((k for t, k in _KINDS if isinstance(exc, t)), ErrorKind.INTERNAL)
+        message = str(exc) if kind is not ErrorKind.INTERNAL else f"internal error: {type(exc).__name__}: {exc}"
+        node_id = input_name = node_type = None
+        node_errors: tuple[NodeError, ...] = ()
+        status = None
         if isinstance(exc, ValidationRejected):
-            extra["node_errors"] = [e.__dict__ for e in exc.node_errors]
-        if isinstance(exc, ExecutionFailed):
-            extra.update(node_id=exc.node_id, node_type=exc.node_type)
-        if isinstance(exc, ServerHTTPError):
-            extra["status"] = exc.status
+            node_errors = tuple(exc.node_errors)
+            if node_errors:
+                node_id, input_name, node_type = node_errors[0].node_id, node_errors[0].input_name, node_errors[0].class_type
+        elif isinstance(exc, ExecutionFailed):
+            node_id, node_type = exc.node_id, exc.node_type
+        elif isinstance(exc, ServerHTTPError):
+            status = exc.status
         return cls(
-            kind=type(exc).__name__,
-            message=str(exc),
+            kind=kind,
+            message=message,
             retryable=bool(getattr(exc, "retryable", False)),
-            extra=extra,
+            node_id=node_id,
+            input_name=input_name,
+            server=getattr(exc, "server", None) or server,
+            node_type=node_type,
+            node_errors=node_errors,
+            status=status,
         )
+
+    def with_message(self, message: str) -> JobError:
+        """The same error with another message (e.g. prefixed with the number of attempts)."""
+        return JobError(self.kind, message, self.retryable, self.node_id, self.input_name, self.server,
+                        self.node_type, self.node_errors, self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``kind``, ``message``, ``retryable``, where known ``node_id``/``input_name``/``server``,
+        and ``extra`` (node_errors, node_type, status) as before."""
+        extra: dict[str, Any] = {}
+        if self.node_errors:
+            extra["node_errors"] = [asdict(e) for e in self.node_errors]
+        if self.node_type is not None or self.kind is ErrorKind.EXECUTION_FAILED:
+            extra.update(node_id=self.node_id, node_type=self.node_type)
+        if self.status is not None:
+            extra["status"] = self.status
+        return {
+            "kind": self.kind.value,
+            "message": self.message,
+            "retryable": self.retryable,
+            "node_id": self.node_id,
+            "input_name": self.input_name,
+            "server": self.server,
+            "extra": extra,
+        }

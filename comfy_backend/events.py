@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .models import JobSnapshot, ServerSnapshot
 
@@ -28,4 +27,13 @@ class PreviewEvent:
     data: bytes
 
 
-Event = Union[JobEvent, ServerEvent, PreviewEvent]
+@dataclass(frozen=True)
+class NodeDefsEvent:
+    """A server's node definitions (``/object_info``) were loaded or changed; ``version``
+    counts the changes. Read them with ``Orchestrator.node_definitions(server_id)``."""
+
+    server_id: str
+    version: int
+
+
+Event = JobEvent | ServerEvent | PreviewEvent | NodeDefsEvent

@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import JobError
+
 
 class JobState(str, enum.Enum):
     QUEUED = "queued"          # waiting in our queue for a server
@@ -31,10 +33,6 @@ class Health(str, enum.Enum):
     OFFLINE = "offline"    # red
     UNKNOWN = "unknown"    # not checked yet
     DISABLED = "disabled"
-
-    @property
-    def colour(self) -> str:
-        return {"online": "green", "degraded": "yellow", "offline": "red"}.get(self.value, "grey")
 
 
 class MediaKind(str, enum.Enum):
@@ -116,20 +114,41 @@ class Progress:
     fraction: float = 0.0    # 0..1 for the whole prompt
 
 
+class AttemptOutcome(str, enum.Enum):
+    """How one attempt ended (or that it has not yet)."""
+
+    RUNNING = "running"        # submitted to its server, not ended yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"          # the job failed with it
+    RETRIED = "retried"        # it failed and the job went back to the queue
+    CANCELLED = "cancelled"    # the job was cancelled during it
+    ABANDONED = "abandoned"    # the backend closed while it ran
+
+
 @dataclass
 class Attempt:
-    """One try of a job on one server."""
+    """One try of a job on one server. Its outcome is set by the Job's transitions."""
 
     server: str
     prompt_id: str
     started: float = field(default_factory=time.time)
     ended: float | None = None
-    error: dict[str, Any] | None = None  # AttemptErrorInfo as a dict
+    outcome: AttemptOutcome = AttemptOutcome.RUNNING
+    error: JobError | None = None
     queue_wait: float | None = None      # seconds between submit and execution_start
     run_seconds: float | None = None     # seconds between execution_start and completion
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "server": self.server,
+            "prompt_id": self.prompt_id,
+            "started": self.started,
+            "ended": self.ended,
+            "outcome": self.outcome.value,
+            "error": self.error.to_dict() if self.error else None,
+            "queue_wait": self.queue_wait,
+            "run_seconds": self.run_seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -144,7 +163,7 @@ class JobSnapshot:
     progress: Progress
     attempts: tuple[Attempt, ...]
     outputs: tuple[OutputRef, ...]
-    error: dict[str, Any] | None
+    error: JobError | None
     created: float
     finished: float | None
     workflow_key: str
@@ -163,7 +182,7 @@ class JobSnapshot:
             "progress": asdict(self.progress),
             "attempts": [a.to_dict() for a in self.attempts],
             "outputs": [o.to_dict() for o in self.outputs],
-            "error": self.error,
+            "error": self.error.to_dict() if self.error else None,
             "seconds": self.seconds,
         }
 

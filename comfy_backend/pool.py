@@ -22,16 +22,17 @@ from .aio import wait_event
 from .attempt import AttemptRunner
 from .config import ServersConfig
 from .errors import (
-    AttemptErrorInfo,
     ComfyBackendError,
+    ErrorKind,
     JobCancelled,
+    JobError,
     NoServerAvailable,
     ServerError,
     WorkflowError,
 )
-from .events import Event, JobEvent, PreviewEvent, ServerEvent
+from .events import Event, JobEvent, NodeDefsEvent, PreviewEvent, ServerEvent
 from .jobs import Job, JobSpec
-from .models import Attempt, Health, JobState, OutputRef
+from .models import Attempt, JobState, OutputRef
 from .scheduler import Estimator, Policy, ServerLoad, make_policy, missing_capabilities
 from .server import ServerHandle
 
@@ -67,7 +68,7 @@ class ServerPool:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=32, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
         for i, sc in enumerate(self.config.servers):
-            handle = ServerHandle(sc, self._session, self.settings, i, self._server_changed)
+            handle = ServerHandle(sc, self._session, self.settings, i, self._server_changed, self._defs_changed)
             self.servers[sc.id] = handle
             handle.start()
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
@@ -86,7 +87,7 @@ class ServerPool:
         if self._dispatcher:
             await asyncio.gather(self._dispatcher, return_exceptions=True)
         for job in self.jobs.values():
-            job.finish(JobState.CANCELLED, {"kind": "JobCancelled", "message": "the pool was closed", "retryable": False})
+            job.finish(JobState.CANCELLED, _CLOSED, abandoned=True)
         await asyncio.gather(*(s.close() for s in self.servers.values()), return_exceptions=True)
         if self._session:
             await self._session.close()
@@ -114,18 +115,23 @@ class ServerPool:
         if self._listeners:
             self._emit(ServerEvent(server.snapshot()))
 
+    def _defs_changed(self, server: ServerHandle) -> None:
+        if self._listeners:
+            self._emit(NodeDefsEvent(server.id, server.defs_version))
+
     def _job_changed(self, job: Job, kind: str) -> None:
         if self._listeners:
             self._emit(JobEvent(job.snapshot(), kind))
 
     # -- public API ----------------------------------------------------------------
-    def submit(self, spec: JobSpec) -> Job:
+    def submit(self, spec: JobSpec, job_id: str | None = None, created: float | None = None) -> Job:
+        """Queue a job (``job_id``/``created`` when the caller made them on its own thread)."""
         if self._closed:
             raise ComfyBackendError("the pool is closed")
-        job = Job(spec, asyncio.get_running_loop(), self.settings.max_attempts)
+        job = Job(spec, asyncio.get_running_loop(), self.settings.max_attempts, job_id, created)
         t = spec.target
         if t.server and t.server not in self.servers:
-            job.finish(JobState.FAILED, _info(NoServerAvailable(f"no server with id '{t.server}' in the config")))
+            job.finish(JobState.FAILED, JobError.from_exception(NoServerAvailable(f"no server with id '{t.server}' in the config")))
         else:
             self.jobs[job.id] = job
             self._waiting.append(job)
@@ -146,7 +152,7 @@ class ServerPool:
         job.cancel_event.set()
         if job.state is JobState.QUEUED and job in self._waiting:
             self._waiting.remove(job)
-            job.finish(JobState.CANCELLED, _info(JobCancelled("cancelled before it started")))
+            job.finish(JobState.CANCELLED, JobError.from_exception(JobCancelled("cancelled before it started")))
             self._job_changed(job, "state")
         return True
 
@@ -187,7 +193,7 @@ class ServerPool:
             return False, "lacks tags " + ", ".join(sorted(set(t.tags) - set(server.config.tags)))
         if not server.usable:
             return True, f"{server.health.value}" + (f" ({server.last_error})" if server.last_error else "")
-        info = server.client.cached_object_info
+        info = server.node_defs
         if info is None or not server.info_ready:
             return True, "node list not loaded yet"
         cached = job.capability.get(server.id)
@@ -271,7 +277,7 @@ class ServerPool:
         if permanent or now - job.waiting_since > self.queue_timeout:
             self._waiting.remove(job)
             msg = f"no server can run '{job.label}' ({job.spec.target.describe()}): {detail}"
-            job.finish(JobState.FAILED, _info(NoServerAvailable(msg)))
+            job.finish(JobState.FAILED, JobError.from_exception(NoServerAvailable(msg)))
             self._job_changed(job, "state")
 
     def _spawn(self, coro: Any) -> None:
@@ -281,9 +287,7 @@ class ServerPool:
 
     def _start_attempt(self, job: Job, server: ServerHandle) -> None:
         attempt = Attempt(server=server.id, prompt_id=str(uuid.uuid4()))
-        job.attempts.append(attempt)
-        job.server, job.prompt_id = server.id, attempt.prompt_id
-        job.state = JobState.SUBMITTED
+        job.submitted(attempt)
         server.in_flight.add(job.id)
         server.last_used = time.monotonic()
         self._job_changed(job, "state")
@@ -303,63 +307,40 @@ class ServerPool:
         try:
             outputs = await runner.run()
         except JobCancelled as exc:
-            attempt.error = _info(exc)
-            job.finish(JobState.CANCELLED, attempt.error)
+            job.finish(JobState.CANCELLED, JobError.from_exception(exc, server=server.id))
         except ServerError as exc:
-            attempt.error = _info(exc)
             server.metrics.record_failure()
-            self._after_failure(job, server, exc)
+            self._after_failure(job, server, JobError.from_exception(exc, server=server.id))
         except ComfyBackendError as exc:
-            attempt.error = _info(exc)
-            job.finish(JobState.FAILED, attempt.error)
+            job.finish(JobState.FAILED, JobError.from_exception(exc, server=server.id))
         except asyncio.CancelledError:
-            job.finish(JobState.CANCELLED, {"kind": "JobCancelled", "message": "the pool was closed", "retryable": False})
+            job.finish(JobState.CANCELLED, _CLOSED, abandoned=True)
             raise
         except Exception as exc:
             log.exception("job %s: unexpected error", job.id)
-            attempt.error = {"kind": type(exc).__name__, "message": f"internal error: {exc}", "retryable": False}
-            job.finish(JobState.FAILED, attempt.error)
+            job.finish(JobState.FAILED, JobError.from_exception(exc, server=server.id))
         else:
-            job.outputs = outputs
             if attempt.run_seconds is not None:
                 self.estimator.observe(server.id, job.key, attempt.run_seconds)
             server.metrics.record_success(attempt.run_seconds, attempt.queue_wait)
-            job.finish(JobState.SUCCEEDED)
+            job.finish(JobState.SUCCEEDED, outputs=outputs)
         finally:
-            attempt.ended = time.time()
             server.in_flight.discard(job.id)
             self._wake.set()
             self._job_changed(job, "state")
 
-    def _after_failure(self, job: Job, server: ServerHandle, exc: ServerError) -> None:
-        if not exc.retryable or job.cancel_requested:
-            job.finish(JobState.CANCELLED if job.cancel_requested else JobState.FAILED, _info(exc))
+    def _after_failure(self, job: Job, server: ServerHandle, error: JobError) -> None:
+        if not error.retryable or job.cancel_requested:
+            job.finish(JobState.CANCELLED if job.cancel_requested else JobState.FAILED, error)
             return
         server.check_soon()
         if len(job.attempts) >= job.max_attempts:
-            info = _info(exc)
-            info["message"] = f"gave up after {len(job.attempts)} attempts; last: {info['message']}"
-            job.finish(JobState.FAILED, info)
+            gave_up = error.with_message(f"gave up after {len(job.attempts)} attempts; last: {error.message}")
+            job.finish(JobState.FAILED, gave_up, attempt_error=error)
             return
-        job.failed_on.add(server.id)
-        job.state = JobState.QUEUED
-        job.server = job.prompt_id = None
-        job.progress = type(job.progress)()
-        job.not_before = time.monotonic() + self.settings.retry_backoff * (2 ** (len(job.attempts) - 1))
-        job.waiting_since = time.monotonic()
+        job.requeued(time.monotonic() + self.settings.retry_backoff * (2 ** (len(job.attempts) - 1)), error)
         self._waiting.insert(0, job)
-        log.info("job %s: retrying after %s", job.id, exc)
-
-    # -- views -------------------------------------------------------------------------
-    def server_snapshots(self) -> list[Any]:
-        return [s.snapshot() for s in self.servers.values()]
-
-    def usable_servers(self) -> list[ServerHandle]:
-        return [s for s in self.servers.values() if s.usable]
-
-    def any_usable(self) -> bool:
-        return any(s.health in (Health.ONLINE, Health.DEGRADED) for s in self.servers.values())
+        log.info("job %s: retrying after %s", job.id, error.message)
 
 
-def _info(exc: BaseException) -> dict[str, Any]:
-    return AttemptErrorInfo.from_exception(exc).__dict__
+_CLOSED = JobError(ErrorKind.CANCELLED, "the pool was closed")

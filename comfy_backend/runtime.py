@@ -1,11 +1,12 @@
-"""Orchestrator: the thread-safe face of the pool. The only module that bridges threads.
+"""Orchestrator: the typed face of the core, and the only module that bridges threads.
 
-The asyncio loop and the pool live in one worker thread. Every public method
-may be called from any thread: it hands work to the loop and returns a
-``concurrent.futures.Future`` (or blocks on one, for the simple calls).
-Events reach subscribers through a *dispatcher* of their choice — e.g. a GUI
-passes one that re-posts the call onto its own thread; the default runs the
-callback on the worker thread, so it must be quick.
+The asyncio loop and the pool live in one worker thread. Every public method may be
+called from any thread and none waits on the loop: reads (servers, jobs, node
+definitions) come from immutable snapshots the worker thread keeps up to date, one per
+change; work is handed to the loop and answered with a ``concurrent.futures.Future``.
+Events reach subscribers through a *dispatcher* of their choice — e.g. a GUI passes one
+that re-posts the call onto its own thread; the default runs the callback on the worker
+thread, so it must be quick.
 """
 from __future__ import annotations
 
@@ -13,42 +14,63 @@ import asyncio
 import concurrent.futures as cf
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import ServersConfig
-from .errors import ComfyBackendError
-from .events import Event
-from .jobs import JobSpec, Target, Upload
-from .models import JobSnapshot, OutputRef, ServerSnapshot
+from .errors import ComfyBackendError, NoServerAvailable
+from .events import Event, JobEvent, NodeDefsEvent, ServerEvent
+from .jobs import new_job_id
+from .models import Health, JobSnapshot, JobState, OutputRef, Progress, ServerSnapshot
 from .outputs import save_output
 from .pool import ServerPool
+from .requests import RunRequest
+from .run_spec import spec_for
+from .server import ServerHandle
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Dispatcher = Callable[[Callable[[], None]], None]
+#: server id -> field -> [(time, value)]
+MetricsSeries = dict[str, dict[str, list[tuple[float, float | None]]]]
+DEFS_WAIT_S = 120.0  # how long fetch_node_definitions waits for a usable server's definitions to load
+
+
+def usable(snap: ServerSnapshot) -> bool:
+    """Can this server take jobs now (enabled, online or degraded)?"""
+    return snap.enabled and snap.health in (Health.ONLINE, Health.DEGRADED)
 
 
 class JobHandle:
-    """A submitted job as seen from the caller's thread."""
+    """A submitted job as seen from the caller's thread.
 
-    def __init__(self, orch: Orchestrator, job_id: str, future: cf.Future[JobSnapshot]) -> None:
+    ``seeds`` holds the random seeds drawn for it (field key → seed), so a front can show
+    the seed a run used.
+    """
+
+    def __init__(self, orch: Orchestrator, job_id: str, future: cf.Future[JobSnapshot],
+                 seeds: dict[str, int] | None = None) -> None:
         self._orch = orch
         self.id = job_id
         self.future = future
+        self.seeds = dict(seeds or {})
 
     def result(self, timeout: float | None = None) -> JobSnapshot:
         """Block until the job ends (succeeded, failed or cancelled) and return its final snapshot."""
         return self.future.result(timeout)
 
     def done(self) -> bool:
+        """Has the job ended?"""
         return self.future.done()
 
     def cancel(self) -> bool:
+        """Ask for the job to be cancelled (see :meth:`Orchestrator.cancel`)."""
         return self._orch.cancel(self.id)
 
     def snapshot(self) -> JobSnapshot | None:
+        """The job's latest snapshot, without waiting."""
         return self._orch.job(self.id)
 
 
@@ -64,9 +86,31 @@ class Orchestrator:
         self._pool: ServerPool | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
-        self._subs_lock = threading.Lock()
+        # Written on the worker thread only, read from any thread: each value is an
+        # immutable snapshot, replaced whole under the lock.
+        self._lock = threading.Lock()
+        self._server_snaps: dict[str, ServerSnapshot] = {}
+        self._job_snaps: dict[str, JobSnapshot] = {}
+        self._defs: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._subscribers: list[Callable[[Event], None]] = []
 
     # -- lifecycle -------------------------------------------------------------
+    @classmethod
+    def open(cls, config: ServersConfig, *, policy: str | None = None, queue_timeout: float = 30.0,
+             require_server: bool = True) -> Orchestrator:
+        """Start a backend and wait for every server's first health check.
+
+        With ``require_server``, raise NoServerAvailable naming each server and why it
+        cannot be used when none is reachable (the backend is closed again first).
+        """
+        orch = cls(config, policy=policy, queue_timeout=queue_timeout).start(wait_checked=True)
+        snaps = orch.servers()
+        if require_server and not any(usable(s) for s in snaps):
+            orch.close()
+            detail = "; ".join(f"{s.id} ({s.url}): {s.last_error or s.health.value}" for s in snaps)
+            raise NoServerAvailable(f"no reachable server: {detail or 'none configured'}")
+        return orch
+
     def start(self, wait_checked: bool = True, timeout: float = 60.0) -> Orchestrator:
         """Start the worker thread; with ``wait_checked`` return after every server's first health check."""
         if self._thread is not None:
@@ -88,12 +132,15 @@ class Orchestrator:
             kwargs["queue_timeout"] = self._queue_timeout
         try:
             self._pool = ServerPool(self.config, **kwargs)
+            self._pool.subscribe(self._on_event)
             loop.run_until_complete(self._pool.start(wait_checked=wait_checked))
         except BaseException as exc:
             self._start_error = exc
             self._ready.set()
             loop.close()
             return
+        with self._lock:  # every server listed in config order, checked or not
+            self._server_snaps = {sid: self._server_snaps.get(sid) or h.snapshot() for sid, h in self._pool.servers.items()}
         self._ready.set()
         try:
             loop.run_forever()
@@ -124,13 +171,18 @@ class Orchestrator:
     # -- plumbing -----------------------------------------------------------------
     @property
     def pool(self) -> ServerPool:
+        """PRIVATE USE: the pool itself (loop thread only). Kept until the front is migrated to the face."""
         if self._pool is None:
             raise ComfyBackendError("the backend is not started")
         return self._pool
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed() or self._thread is None:
+            raise ComfyBackendError("the backend is not running")
+        return self._loop
+
     def _call(self, fn: Callable[[], T]) -> cf.Future[T]:
         """Run a plain function on the loop thread."""
-        assert self._loop is not None
         fut: cf.Future[T] = cf.Future()
 
         def run() -> None:
@@ -139,93 +191,190 @@ class Orchestrator:
             except BaseException as exc:
                 fut.set_exception(exc)
 
-        self._loop.call_soon_threadsafe(run)
+        self._running_loop().call_soon_threadsafe(run)
         return fut
 
     def run_coroutine(self, coro: Awaitable[T]) -> cf.Future[T]:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        """PRIVATE USE: run a coroutine on the loop. Kept until the front is migrated to the face."""
+        return asyncio.run_coroutine_threadsafe(coro, self._running_loop())  # type: ignore[arg-type]
 
-    # -- jobs ---------------------------------------------------------------------
-    def submit(
-        self,
-        prompt: dict[str, Any],
-        *,
-        label: str = "",
-        target: Target | None = None,
-        uploads: Iterable[Upload] = (),
-        extra_data: dict[str, Any] | None = None,
-        workflow_key: str | None = None,
-        max_attempts: int | None = None,
-        build: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> JobHandle:
-        """Queue an API-format prompt; returns at once with a handle.
+    def _on_event(self, event: Event) -> None:
+        """On the loop: keep the latest snapshots, then pass the event on to subscribers."""
+        if isinstance(event, JobEvent):
+            with self._lock:
+                self._job_snaps[event.job.id] = event.job
+        elif isinstance(event, ServerEvent):
+            with self._lock:
+                self._server_snaps[event.server.id] = event.server
+        elif isinstance(event, NodeDefsEvent):
+            handle = self.pool.servers[event.server_id]
+            if handle.node_defs is not None:
+                with self._lock:
+                    self._defs[event.server_id] = (event.version, handle.node_defs)
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
 
-        With ``build``, the prompt sent to a server is ``build(that server's object_info)``
-        (e.g. a UI workflow converted with the node definitions of the server that runs it).
-        """
-        spec = JobSpec(
-            prompt=prompt,
-            label=label,
-            target=target or Target(),
-            uploads=tuple(uploads),
-            extra_data=extra_data,
-            workflow_key=workflow_key,
-            max_attempts=max_attempts,
-            build=build,
-        )
-        result: cf.Future[JobSnapshot] = cf.Future()
+    # -- reads (never wait) -------------------------------------------------------
+    def servers(self) -> list[ServerSnapshot]:
+        """Every configured server's latest snapshot, in config order."""
+        with self._lock:
+            return list(self._server_snaps.values())
 
-        def do() -> str:
-            job = self.pool.submit(spec)
-            job.future.add_done_callback(lambda f: result.set_result(f.result()))
-            return job.id
-
-        job_id = self._call(do).result()
-        return JobHandle(self, job_id, result)
-
-    def cancel(self, job_id: str) -> bool:
-        return self._call(lambda: self.pool.cancel(job_id)).result()
+    def server(self, server_id: str) -> ServerSnapshot | None:
+        """One server's latest snapshot (None for an unknown id)."""
+        with self._lock:
+            return self._server_snaps.get(server_id)
 
     def job(self, job_id: str) -> JobSnapshot | None:
-        def get() -> JobSnapshot | None:
-            j = self.pool.jobs.get(job_id)
-            return j.snapshot() if j else None
-
-        return self._call(get).result()
+        """A job's latest snapshot (None for an unknown id)."""
+        with self._lock:
+            return self._job_snaps.get(job_id)
 
     def jobs(self) -> list[JobSnapshot]:
-        return self._call(lambda: [j.snapshot() for j in self.pool.jobs.values()]).result()
+        """Every job's latest snapshot, oldest first."""
+        with self._lock:
+            return list(self._job_snaps.values())
 
-    def servers(self) -> list[ServerSnapshot]:
-        return self._call(self.pool.server_snapshots).result()
+    def node_definitions(self, server_id: str | None = None) -> dict[str, Any] | None:
+        """A server's ``/object_info`` as last loaded (read-only; None if not loaded yet).
 
-    def metrics_series(self, server_id: str, field: str) -> list[tuple[float, float | None]]:
-        return self._call(lambda: self.pool.servers[server_id].metrics.series(field)).result()
+        With no id: a usable server's, preferring the first in config order.
+        """
+        found = self._defs_of(server_id)
+        return found[1] if found else None
 
-    def check_servers(self, timeout: float = 30.0) -> list[ServerSnapshot]:
-        """Run a health check on every server now and return the result."""
+    def _defs_of(self, server_id: str | None) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            if server_id is not None:
+                entry = self._defs.get(server_id)
+                return (server_id, entry[1]) if entry else None
+            for sid, snap in self._server_snaps.items():
+                if usable(snap) and sid in self._defs:
+                    return sid, self._defs[sid][1]
+        return None
 
-        async def check() -> list[ServerSnapshot]:
-            await asyncio.gather(*(s.check_once() for s in self.pool.servers.values() if s.config.enabled))
-            return self.pool.server_snapshots()
+    def all_node_definitions(self) -> dict[str, dict[str, Any]]:
+        """Server id → ``/object_info`` of every usable server whose definitions are loaded."""
+        with self._lock:
+            return {sid: self._defs[sid][1] for sid, snap in self._server_snaps.items() if usable(snap) and sid in self._defs}
 
-        return self.run_coroutine(check()).result(timeout)
+    def fetch_node_definitions(self, server_id: str | None = None) -> cf.Future[tuple[str, dict[str, Any]]]:
+        """(server id, ``/object_info``) once loaded: of ``server_id``, else of a usable server
+        (the first in config order that has them). Fails with NoServerAvailable when no
+        usable server can give them."""
+        found = self._defs_of(server_id)
+        if found is not None:
+            fut: cf.Future[tuple[str, dict[str, Any]]] = cf.Future()
+            fut.set_result(found)
+            return fut
+        return self.run_coroutine(self._wait_defs(server_id))
+
+    async def _wait_defs(self, server_id: str | None) -> tuple[str, dict[str, Any]]:
+        servers = self.pool.servers
+        if server_id is not None and server_id not in servers:
+            raise NoServerAvailable(f"no server with id '{server_id}' in the config")
+        candidates = [servers[server_id]] if server_id is not None else list(servers.values())
+        await asyncio.gather(*(h.wait_checked() for h in candidates))
+        ready = [h for h in candidates if h.usable]
+        if not ready:
+            detail = "; ".join(f"{h.id}: {h.last_error or h.health.value}" for h in candidates)
+            raise NoServerAvailable(f"no usable server to read node definitions from ({detail})")
+        loaded = [h for h in ready if h.node_defs is not None]
+        if not loaded:
+            waits = {asyncio.ensure_future(h.wait_node_defs()): h for h in ready}
+            done, pending = await asyncio.wait(waits, timeout=DEFS_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            loaded = sorted((waits[t] for t in done), key=lambda h: h.order)
+            if not loaded:
+                names = ", ".join(h.id for h in ready)
+                raise NoServerAvailable(f"the node definitions of {names} did not load within {DEFS_WAIT_S:g} s")
+        first: ServerHandle = loaded[0]
+        assert first.node_defs is not None
+        return first.id, first.node_defs
+
+    def metrics_series(self, fields: Sequence[str], server_id: str | None = None) -> cf.Future[MetricsSeries]:
+        """Time series of metric ``fields`` (e.g. ``latency_ms``, ``queue_pending``): server id →
+        field → [(time, value)], for one server or all."""
+        def read() -> MetricsSeries:
+            servers = self.pool.servers
+            chosen = [servers[server_id]] if server_id is not None and server_id in servers else (
+                [] if server_id is not None else list(servers.values()))
+            return {h.id: {f: h.metrics.series(f) for f in fields} for h in chosen}
+
+        return self._call(read)
+
+    # -- jobs ---------------------------------------------------------------------
+    def submit(self, request: RunRequest) -> JobHandle:
+        """Check ``request`` and queue it; returns at once with a handle.
+
+        The values are checked against the cached node definitions (the pinned server's,
+        else those of the usable servers that may run it) before anything is queued:
+        ParameterError / WorkflowError are raised here. Each server that runs the job
+        gets the prompt prepared with its own node definitions.
+        """
+        loop = self._running_loop()
+        with self._lock:
+            snaps = list(self._server_snaps.values())
+            defs = {sid: info for sid, (_, info) in self._defs.items()}
+        spec, seeds = spec_for(request, snaps, defs)
+        job_id, created = new_job_id(), time.time()
+        result: cf.Future[JobSnapshot] = cf.Future()
+        assert spec.workflow_key is not None
+        queued = JobSnapshot(id=job_id, label=spec.label or job_id, state=JobState.QUEUED, server=None, prompt_id=None,
+                             progress=Progress(), attempts=(), outputs=(), error=None, created=created, finished=None,
+                             workflow_key=spec.workflow_key)
+        with self._lock:
+            self._job_snaps[job_id] = queued
+
+        def enqueue() -> None:
+            try:
+                job = self.pool.submit(spec, job_id, created)
+            except ComfyBackendError as exc:
+                with self._lock:
+                    self._job_snaps.pop(job_id, None)
+                result.set_exception(exc)
+                return
+            job.future.add_done_callback(lambda f: result.set_result(f.result()))
+
+        loop.call_soon_threadsafe(enqueue)
+        return JobHandle(self, job_id, result, seeds)
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask for a job to be cancelled (withdrawn from the queue, or interrupted on its server).
+
+        Returns at once: False when the job is unknown or has already ended.
+        """
+        snap = self.job(job_id)
+        if snap is None or snap.state.final:
+            return False
+        self._running_loop().call_soon_threadsafe(self.pool.cancel, job_id)
+        return True
 
     # -- outputs ------------------------------------------------------------------
     def fetch_output(self, ref: OutputRef) -> cf.Future[bytes]:
+        """The bytes of one output file."""
         return self.run_coroutine(self.pool.fetch_output(ref))
 
-    def save_outputs(self, job: JobSnapshot, out_dir: str | Path, timeout: float = 600.0) -> list[Path]:
-        """Download every output of a finished job into ``out_dir`` (atomically, never outside it)."""
-        paths = []
-        for ref in job.outputs:
-            data = self.fetch_output(ref).result(timeout)
-            paths.append(save_output(data, ref, Path(out_dir)))
-        return paths
+    def save_outputs(self, refs: Iterable[OutputRef], out_dir: str | Path) -> cf.Future[list[Path]]:
+        """Download outputs into ``out_dir`` (atomically, never outside it); the paths, in order."""
+        folder = Path(out_dir)
+        wanted = list(refs)
 
-    def upload(self, server_id: str, data: bytes, filename: str, subfolder: str = "") -> str:
-        return self.run_coroutine(self.pool.servers[server_id].client.upload_image(data, filename, subfolder=subfolder)).result()
+        async def save_one(ref: OutputRef) -> Path:
+            data = await self.pool.fetch_output(ref)
+            # Files are written off the loop so other jobs keep moving meanwhile.
+            return await asyncio.get_running_loop().run_in_executor(None, save_output, data, ref, folder)
+
+        async def save_all() -> list[Path]:
+            return list(await asyncio.gather(*(save_one(r) for r in wanted)))
+
+        return self.run_coroutine(save_all())
 
     # -- events -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None], dispatcher: Dispatcher | None = None) -> Callable[[], None]:
@@ -240,5 +389,12 @@ class Orchestrator:
             else:
                 dispatcher(lambda: callback(event))
 
-        unsub = self._call(lambda: self.pool.subscribe(listener)).result()
-        return lambda: self._call(unsub)
+        with self._lock:
+            self._subscribers.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._subscribers:
+                    self._subscribers.remove(listener)
+
+        return unsubscribe

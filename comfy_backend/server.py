@@ -33,6 +33,7 @@ class ServerHandle:
         settings: PoolSettings,
         order: int,
         on_change: Callable[[ServerHandle], None],
+        on_defs: Callable[[ServerHandle], None] | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -51,7 +52,14 @@ class ServerHandle:
         self.stats: dict[str, Any] = {}
         self.info_ready = False                    # object_info fetched
         self.info_version = 0                      # bumped whenever node list or model lists change
+        # The one home of this server's node definitions (/object_info, read-only), and a
+        # version bumped only when their content changes (announced through on_defs).
+        self.node_defs: dict[str, Any] | None = None
+        self.defs_version = 0
+        self._defs_comfy_version: str | None = None  # the ComfyUI version they were read from
+        self._defs_loaded = asyncio.Event()
         self._on_change = on_change
+        self._on_defs = on_defs
         self._task: asyncio.Task[None] | None = None
         self._checked = asyncio.Event()
         self._wake = asyncio.Event()
@@ -125,8 +133,10 @@ class ServerHandle:
             slow = latency > _SLOW_MS or self.stream.down_for() > _WS_GRACE_S
             self.health = Health.DEGRADED if slow else Health.ONLINE
             self.metrics.add_sample(self._sample(latency))
-            if was_down or not self.info_ready:
-                await self._load_capabilities(restarted=was_down and self.info_ready)
+            version = (self.stats.get("system") or {}).get("comfyui_version")
+            other_version = self.info_ready and version != self._defs_comfy_version
+            if was_down or not self.info_ready or other_version:
+                await self._load_capabilities(restarted=(was_down or other_version) and self.node_defs is not None)
         self._checked.set()
         self._on_change(self)
 
@@ -154,15 +164,36 @@ class ServerHandle:
 
     async def _load_capabilities(self, restarted: bool) -> None:
         if restarted:
+            # Until read again, jobs wait ("node list not loaded yet") rather than being
+            # judged against lists of the server as it was before.
+            self.info_ready = False
             self.client.forget_caches()
         try:
-            await self.client.object_info(refresh=restarted)
+            info = await self.client.object_info(refresh=restarted)
             await self.client.detect_features()
             await self._load_models()
             self.info_ready = True
             self.info_version += 1
         except ServerError as exc:
             log.warning("server %s: cannot read its node list: %s", self.id, exc)
+        else:
+            self._defs_comfy_version = (self.stats.get("system") or {}).get("comfyui_version")
+            self._set_defs(info)
+
+    def _set_defs(self, info: dict[str, Any]) -> None:
+        self._defs_loaded.set()
+        if self.node_defs is not None and (info is self.node_defs or info == self.node_defs):
+            return
+        self.node_defs = info
+        self.defs_version += 1
+        if self._on_defs is not None:
+            self._on_defs(self)
+
+    async def wait_node_defs(self) -> dict[str, Any]:
+        """This server's node definitions, once loaded (they load when it comes online)."""
+        await self._defs_loaded.wait()
+        assert self.node_defs is not None
+        return self.node_defs
 
     async def _load_models(self) -> None:
         """Every ``/models/<folder>`` list: the model files this server has right now."""
@@ -175,11 +206,13 @@ class ServerHandle:
         if not self.usable:
             return
         try:
-            await self.client.object_info(refresh=True)
+            info = await self.client.object_info(refresh=True)
             await self._load_models()
             self.info_version += 1
         except ServerError as exc:
             log.info("server %s: refresh of node list failed: %s", self.id, exc)
+        else:
+            self._set_defs(info)
         self._on_change(self)
 
     def _on_ws_status(self, queue_remaining: int) -> None:

@@ -72,6 +72,7 @@ class EventStream:
         self.queue_remaining: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._close_tasks: set[asyncio.Task[bool]] = set()
         self._closing = False
         # For type-1 frames (no metadata) we attribute images to the prompt running now.
         self._running_prompt: str | None = None
@@ -99,7 +100,9 @@ class EventStream:
     def kick(self) -> None:
         """Drop the current connection (e.g. after a failed health check); the loop reconnects."""
         if self._ws is not None and not self._ws.closed:
-            asyncio.create_task(self._ws.close())
+            task = asyncio.create_task(self._ws.close())
+            self._close_tasks.add(task)  # kept alive until done
+            task.add_done_callback(self._close_tasks.discard)
 
     def track(self, tracker: PromptTracker) -> None:
         self.trackers[tracker.prompt_id] = tracker

@@ -11,7 +11,7 @@ _BAR = 24
 
 
 def _bar(fraction: float) -> str:
-    filled = int(round(fraction * _BAR))
+    filled = round(fraction * _BAR)
     return "█" * filled + "░" * (_BAR - filled)
 
 
@@ -25,7 +25,7 @@ def describe(job: JobSnapshot) -> str:
     if job.state.final:
         secs = f" {job.seconds:.1f}s" if job.seconds is not None else ""
         extra = f" after {len(job.attempts)} attempts" if len(job.attempts) > 1 else ""
-        err = f": {job.error['message']}" if job.error and job.state is not JobState.SUCCEEDED else ""
+        err = f": {job.error.message}" if job.error and job.state is not JobState.SUCCEEDED else ""
         return f"{job.label:<14} {where:<10} {job.state.value}{secs}{extra}{err}"
     return f"{job.label:<14} {where:<10} {job.state.value}"
 

@@ -5,8 +5,8 @@ import argparse
 import json
 from typing import Any
 
+from ..discovery import resolve_servers_config
 from ..runtime import Orchestrator
-from .common import resolve_servers
 
 
 def register(sub: Any) -> None:
@@ -24,7 +24,7 @@ def _gib(n: int | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = resolve_servers(args.servers)
+    config = resolve_servers_config(args.servers)
     with Orchestrator(config).start(wait_checked=True) as orch:
         snaps = orch.servers()
     if args.json:

@@ -2,23 +2,25 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..jobs import Target
+from ..discovery import resolve_servers_config
+from ..errors import WorkflowError
 from ..models import JobState
+from ..requests import RunRequest, Target
 from ..runtime import Orchestrator
 from ..workflow import apply_assignments, parse_assignment, seed_inputs, vary_seed
 from ..workflow.formats import WorkflowFile, load_workflow
 from ..workflow.patch import apply_seed_control, seed_controls
 from . import workflow_inspect
-from .common import resolve_servers, start_backend
 from .progress import ProgressDisplay
+
+DEFS_TIMEOUT = 120.0  # seconds to wait for a server's node definitions (needed to convert a UI workflow)
 
 
 def register(sub: Any) -> None:
@@ -47,8 +49,6 @@ def prepare_prompts(path: str | WorkflowFile, sets: list[str], count: int, rando
     Seeds of UI workflows follow their own control widgets (fixed/increment/decrement/
     randomize); API prompts have each seed moved by the run index (or randomized).
     """
-    from ..errors import WorkflowError
-
     if count < 1:
         raise WorkflowError("--count must be at least 1")
     wf = path if isinstance(path, WorkflowFile) else load_workflow(path)
@@ -60,55 +60,40 @@ def prepare_prompts(path: str | WorkflowFile, sets: list[str], count: int, rando
     return [vary_seed(prompt, i, randomize=randomize) for i in range(count)]
 
 
-def prompt_builders(wf: WorkflowFile, sets: list[str], count: int, randomize: bool) -> list[Callable[[dict[str, Any]], dict[str, Any]]]:
-    """For a UI workflow: per run, a function that converts it with a server's own node
-    definitions, then applies ``--set`` and the run's seed; the pool calls it for the
-    server that runs the job."""
-    assignments = [parse_assignment(s) for s in sets]
-
-    def build(object_info: dict[str, Any], index: int) -> dict[str, Any]:
-        prompt = apply_assignments(workflow_inspect.prompt_of(wf, object_info), assignments)
-        controls = seed_controls(wf.ui, object_info) if wf.ui is not None else {}
-        if controls and not randomize:
-            return apply_seed_control(prompt, controls, index, object_info=object_info)
-        return vary_seed(prompt, index, randomize=randomize)
-
-    return [functools.partial(build, index=i) for i in range(count)]
+def run_requests(wf: WorkflowFile, prompts: list[dict[str, Any]], sets: list[str], *, target: Target,
+                 label: str) -> list[RunRequest]:
+    """For a UI workflow: per run, a request that the core converts with the node definitions of
+    the server that runs it, then writes ``--set`` and the run's seeds (as worked out in ``prompts``)."""
+    assert wf.ui is not None
+    assigned = {f"{n}.{k}": v for n, k, v in (parse_assignment(s) for s in sets)}
+    requests = []
+    for i, prompt in enumerate(prompts):
+        seeds = {f"{n}.{k}": prompt[n]["inputs"][k] for n, k in seed_inputs(prompt)}
+        requests.append(RunRequest(workflow=wf.ui, values={**seeds, **assigned}, target=target,
+                                   label=_run_label(label, i, len(prompts))))
+    return requests
 
 
-def _object_info_for(orch: Orchestrator, server: str | None) -> dict[str, Any]:
-    """The node definitions of the pinned server, else of the first usable one: used to
-    check the workflow and ``--set`` before anything is submitted."""
-    async def get() -> dict[str, Any]:
-        from ..errors import NoServerAvailable
-
-        for handle in orch.pool.usable_servers():
-            if server is None or handle.id == server:
-                return await handle.client.object_info()
-        raise NoServerAvailable("no usable server to read node definitions from (needed to convert a UI workflow)")
-
-    return orch.run_coroutine(get()).result(timeout=120)
+def _run_label(label: str, index: int, count: int) -> str:
+    return f"{label}#{index + 1}" if count > 1 else label
 
 
 def run_batch(
     orch: Orchestrator,
-    prompts: list[dict[str, Any]],
+    prompts: Sequence[dict[str, Any] | RunRequest],
     out_dir: Path,
     *,
     target: Target,
     label: str,
     show_progress: bool = True,
-    builders: list[Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Submit every prompt, follow them on the terminal, save outputs; return the JSON report rows.
-
-    With ``builders`` (one per prompt), each job is rebuilt for the server that runs it.
-    """
-    handles = [
-        orch.submit(p, label=f"{label}#{i + 1}" if len(prompts) > 1 else label, target=target,
-                    build=builders[i] if builders else None)
+    """Submit every run (an API prompt, or a ready request), follow them on the terminal,
+    save outputs; return the JSON report rows."""
+    requests = [
+        p if isinstance(p, RunRequest) else RunRequest(workflow=p, target=target, label=_run_label(label, i, len(prompts)))
         for i, p in enumerate(prompts)
     ]
+    handles = [orch.submit(r) for r in requests]
     display = ProgressDisplay() if show_progress else None
     try:
         while not all(h.done() for h in handles):
@@ -131,7 +116,7 @@ def run_batch(
     for snap in finals:
         paths: list[str] = []
         if snap.state is JobState.SUCCEEDED:
-            paths = [str(p) for p in orch.save_outputs(snap, out_dir)]
+            paths = [str(p) for p in orch.save_outputs(snap.outputs, out_dir).result(timeout=600)]
         rows.append({
             "label": snap.label,
             "prompt_id": snap.prompt_id,
@@ -140,35 +125,34 @@ def run_batch(
             "attempts": [a.to_dict() for a in snap.attempts],
             "outputs": paths,
             "seconds": snap.seconds,
-            "error": snap.error,
+            "error": snap.error.to_dict() if snap.error else None,
         })
     return rows
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     wf = load_workflow(args.file)
-    config = resolve_servers(args.servers)
+    config = resolve_servers_config(args.servers)
     if args.count < 1:
-        from ..errors import WorkflowError
         raise WorkflowError("--count must be at least 1")
     if wf.ui is None:  # API prompts are checked before any server is contacted
         prompts = prepare_prompts(wf, args.set, args.count, args.randomize_seed)
     target = Target(server=args.server, tags=tuple(args.tag))
     out_dir = Path(args.out)
-    orch = start_backend(config, policy=args.policy)
+    label = Path(args.file).stem
+    orch = Orchestrator.open(config, policy=args.policy)
     try:
-        builders = None
+        runs: list[dict[str, Any] | RunRequest] = list(prompts) if wf.ui is None else []
         if wf.ui is not None:
             # Checked (and shown) with one server's node definitions; each job is then
             # converted again with the definitions of the server that runs it.
-            prompts = prepare_prompts(wf, args.set, args.count, args.randomize_seed,
-                                      _object_info_for(orch, args.server))
-            builders = prompt_builders(wf, args.set, args.count, args.randomize_seed)
+            _, info = orch.fetch_node_definitions(args.server).result(timeout=DEFS_TIMEOUT)
+            prompts = prepare_prompts(wf, args.set, args.count, args.randomize_seed, info)
+            runs = list(run_requests(wf, prompts, args.set, target=target, label=label))
         if args.count > 1 and not seed_inputs(prompts[0]):
             print("note: the workflow has no seed input; identical runs are served from the server's cache",
                   file=sys.stderr)
-        rows = run_batch(orch, prompts, out_dir, target=target, label=Path(args.file).stem, show_progress=True,
-                         builders=builders)
+        rows = run_batch(orch, runs, out_dir, target=target, label=label, show_progress=True)
     finally:
         orch.close()
     ok = all(r["status"] == "succeeded" for r in rows)

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from comfy_backend.errors import ErrorKind
 from comfy_backend.events import JobEvent, ServerEvent
 from comfy_backend.jobs import JobSpec, Target, Upload
 from comfy_backend.models import Health, JobState
@@ -79,17 +80,17 @@ async def test_validation_error_is_not_retried(pool_of):
     snap = job.future.result()
     assert snap.state is JobState.FAILED
     assert len(snap.attempts) == 1
-    assert snap.error["kind"] == "ValidationRejected"
-    assert "color" in snap.error["message"]
+    assert snap.error.kind == ErrorKind.REJECTED
+    assert "color" in snap.error.message
 
 
 async def test_runtime_error_reported_without_traceback(pool_of):
     pool, servers = await pool_of(1)
     servers[0].fail_node("SaveImage", "disk full")
     snap = (await pool.run(JobSpec(prompt()))).future.result()
-    assert snap.state is JobState.FAILED and snap.error["kind"] == "ExecutionFailed"
-    assert "SaveImage" in snap.error["message"] and "disk full" in snap.error["message"]
-    assert "File \"" not in snap.error["message"]
+    assert snap.state is JobState.FAILED and snap.error.kind == ErrorKind.EXECUTION_FAILED
+    assert "SaveImage" in snap.error.message and "disk full" in snap.error.message
+    assert "File \"" not in snap.error.message
 
 
 async def test_5xx_on_submit_fails_over(pool_of):
@@ -111,7 +112,7 @@ async def test_server_killed_mid_job_fails_over_once(pool_of):
     snap = await asyncio.wait_for(job.future, 20)
     assert snap.state is JobState.SUCCEEDED, snap.error
     assert [a.server for a in snap.attempts] == [f"f{victim}", f"f{1 - victim}"]
-    assert snap.attempts[0].error["kind"] in ("ConnectionLost", "RequestTimeout")
+    assert snap.attempts[0].error.kind in (ErrorKind.CONNECTION_LOST, ErrorKind.TIMEOUT)
     await wait_for(lambda: pool.servers[f"f{victim}"].health is Health.OFFLINE)
 
 
@@ -177,8 +178,8 @@ async def test_tags_and_pinning(pool_of):
     snap = (await pool.run(JobSpec(prompt(), target=Target(server="f1")))).future.result()
     assert snap.server == "f1"
     snap = (await pool.run(JobSpec(prompt(), target=Target(tags=("flux",))))).future.result()
-    assert snap.state is JobState.FAILED and snap.error["kind"] == "NoServerAvailable"
-    assert "lacks tags flux" in snap.error["message"]
+    assert snap.state is JobState.FAILED and snap.error.kind == ErrorKind.NO_SERVER
+    assert "lacks tags flux" in snap.error.message
 
 
 async def test_missing_node_type_is_not_scheduled(pool_of):
@@ -186,7 +187,7 @@ async def test_missing_node_type_is_not_scheduled(pool_of):
     p = prompt()
     p["3"] = {"class_type": "NoSuchNode", "inputs": {}}
     snap = (await pool.run(JobSpec(p))).future.result()
-    assert snap.state is JobState.FAILED and "NoSuchNode is not installed" in snap.error["message"]
+    assert snap.state is JobState.FAILED and "NoSuchNode is not installed" in snap.error.message
 
 
 async def test_foreign_jobs_count_as_load(pool_of):
@@ -238,7 +239,7 @@ async def test_model_added_after_start_is_found(pool_of):
     assert snap.server == "f1"
     p["1"]["inputs"]["model_name"] = "nowhere.safetensors"
     snap = (await pool.run(JobSpec(p))).future.result()
-    assert snap.state is JobState.FAILED and "model file nowhere.safetensors is missing" in snap.error["message"]
+    assert snap.state is JobState.FAILED and "model file nowhere.safetensors is missing" in snap.error.message
 
 
 async def test_prompt_is_built_per_server(fake_servers):

@@ -16,11 +16,13 @@ import pytest
 from PIL import Image
 
 from comfy_backend.config import parse_servers_config
+from comfy_backend.errors import ErrorKind
 from comfy_backend.events import JobEvent
 from comfy_backend.jobs import JobSpec, Target, Upload
 from comfy_backend.local.instances import kill_local_server, restart_local_server
 from comfy_backend.models import JobState
 from comfy_backend.pool import ServerPool
+from comfy_backend.requests import RunRequest
 from comfy_backend.runtime import Orchestrator
 
 pytestmark = pytest.mark.real
@@ -79,9 +81,10 @@ async def test_validation_error_maps_node_and_input(real_pool):
     p["1"]["inputs"]["width"] = 0
     snap = (await real_pool.run(JobSpec(p))).future.result()
     assert snap.state is JobState.FAILED and len(snap.attempts) == 1
-    assert snap.error["kind"] == "ValidationRejected"
-    ne = snap.error["extra"]["node_errors"][0]
-    assert ne["node_id"] == "1" and ne["input_name"] == "width" and ne["type"] == "value_smaller_than_min"
+    assert snap.error.kind == ErrorKind.REJECTED
+    ne = snap.error.node_errors[0]
+    assert ne.node_id == "1" and ne.input_name == "width" and ne.type == "value_smaller_than_min"
+    assert (snap.error.node_id, snap.error.input_name) == ("1", "width")
 
 
 async def test_runtime_error_is_clean(real_pool):
@@ -92,9 +95,9 @@ async def test_runtime_error_is_clean(real_pool):
         "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "rt/err"}},
     }
     snap = (await real_pool.run(JobSpec(p))).future.result()
-    assert snap.state is JobState.FAILED and snap.error["kind"] == "ExecutionFailed"
-    assert "ImageToMask" in snap.error["message"] and "IndexError" in snap.error["message"]
-    assert "File \"" not in snap.error["message"] and len(snap.attempts) == 1
+    assert snap.state is JobState.FAILED and snap.error.kind == ErrorKind.EXECUTION_FAILED
+    assert "ImageToMask" in snap.error.message and "IndexError" in snap.error.message
+    assert "File \"" not in snap.error.message and len(snap.attempts) == 1
 
 
 async def test_cancel_running_job_interrupts_it(real_pool):
@@ -181,7 +184,7 @@ async def test_killed_server_job_finishes_elsewhere(real_servers, real_state_dir
         snap = await asyncio.wait_for(job.future, 90)
         assert snap.state is JobState.SUCCEEDED, snap.error
         assert len(snap.attempts) == 2 and snap.attempts[1].server != f"r{idx}"
-        assert snap.attempts[0].error["kind"] in ("ConnectionLost", "RequestTimeout")
+        assert snap.attempts[0].error.kind in (ErrorKind.CONNECTION_LOST, ErrorKind.TIMEOUT)
     finally:
         await pool.close()
         await asyncio.to_thread(restart_local_server, idx, real_state_dir)
@@ -202,7 +205,7 @@ def test_orchestrator_thread_and_dispatcher(real_servers):
 
     with Orchestrator(config_for(real_servers)) as orch:
         orch.subscribe(on_event, dispatcher=dispatcher)
-        handles = [orch.submit(invert_save(), label=f"t{i}") for i in range(3)]
+        handles = [orch.submit(RunRequest(invert_save(), label=f"t{i}")) for i in range(3)]
         while not all(h.done() for h in handles):
             try:
                 inbox.get(timeout=0.1)()
