@@ -60,9 +60,6 @@ class WorkflowNode(Node):
     def param_input_index(self, param_id: str) -> int:
         return len(self.spec.image_inputs) + next(i for i, p in enumerate(self.spec.params) if p.id == param_id)
 
-    def output_index(self, output_id: str) -> int:
-        return next(i for i, o in enumerate(self.spec.outputs) if o.id == output_id)
-
     @property
     def status_output_index(self) -> int:
         return len(self.spec.outputs)
