@@ -13,15 +13,21 @@ import aiohttp
 from ..client import ComfyClient
 from ..config import ServerConfig
 from ..errors import ConfigError, WorkflowError
+from ..workflow.checks import link_problems
 from ..workflow.convert import to_api
 from ..workflow.formats import WorkflowFile, load_workflow, parse_json_text
-from ..workflow.params import list_fields
+from ..workflow.nodedefs import NodeDefs
+from ..workflow.params import ExposedParameter, Field, list_fields
 from ..workflow.suggest import ports, suggest
+
+#: problems listed by ``validate`` before "… and N more"
+_MAX_PROBLEMS = 50
 
 
 def register(w: Any) -> None:
     """Add the inspection subcommands to the ``workflow`` sub-parser ``w``."""
-    v = w.add_parser("validate", help="check a workflow file (UI, API, PNG or WebP) and say what it is")
+    v = w.add_parser("validate", help="check a workflow file (UI, API, PNG or WebP) and say what it is; "
+                     "exit 2 on a malformed file, duplicate node ids, dangling links or link slots out of range")
     v.add_argument("file")
     v.set_defaults(func=cmd_validate)
 
@@ -70,7 +76,14 @@ async def fetch_object_info(url: str) -> dict[str, Any]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    wf = load_workflow(args.file)
+    wf = load_workflow(args.file)   # schema, node ids (duplicates name both places): WorkflowError → exit 2
+    problems = link_problems(wf.model) if wf.ui is not None else []
+    if problems:
+        for p in problems[:_MAX_PROBLEMS]:
+            print(f"{wf.source}: {p}", file=sys.stderr)
+        if len(problems) > _MAX_PROBLEMS:
+            print(f"{wf.source}: … and {len(problems) - _MAX_PROBLEMS} more problems", file=sys.stderr)
+        return 2
     parts = [f"{wf.source}: valid"]
     if wf.ui is not None:
         nodes = wf.ui.get("nodes") or []
@@ -102,24 +115,50 @@ def cmd_params(args: argparse.Namespace) -> int:
         print("note: without --object-info/--server, widget names are guessed", file=sys.stderr)
     rows = fields if args.all else [f for f in fields if any(
         (p.node_id, p.input_name) == (f.node_id, f.input_name) for p in sugg)]
-    ids = {(p.node_id, p.input_name): p.id for p in sugg}
-    for f in rows:
-        value = json.dumps(f.value, default=str)
-        if len(value) > 60:
-            value = value[:57] + "..."
-        extra = []
-        c = f.constraints
-        if c.min is not None or c.max is not None:
-            extra.append(f"{c.min if c.min is not None else ''}..{c.max if c.max is not None else ''}")
-        if c.choices:
-            extra.append(f"{len(c.choices)} choices")
-        if f.control:
-            extra.append(f"control {f.control}")
-        tag = ids.get((f.node_id, f.input_name), "")
-        print(f"{f.key:<28} {f.type:<8} {value:<62} {f.node_title} {' '.join(extra)} {('[' + tag + ']') if tag else ''}".rstrip())
+    print_table(rows, sugg, NodeDefs.of(info))
     for p in prts:
         print(f"{p.direction} port: node {p.node_id} {p.node_type} ({p.media})")
     return 0
+
+
+def print_table(fields: list[Field], suggested: list[ExposedParameter], defs: NodeDefs) -> None:
+    """Fields as a table with headers; suggested ones marked ``*`` with their parameter id."""
+    ids = {(p.node_id, p.input_name): p.id for p in suggested}
+    header = ("", "FIELD", "TYPE", "VALUE", "RANGE", "NODE", "SUGGESTED")
+    rows = [header]
+    for f in fields:
+        value = json.dumps(f.value, default=str, ensure_ascii=False)
+        if len(value) > 40:
+            value = value[:37] + "..."
+        tag = ids.get((f.node_id, f.input_name))
+        rows.append(("*" if tag else "", f.key, f.type, value, _range(f, defs), f.node_title, f"[{tag}]" if tag else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _range(f: Field, defs: NodeDefs) -> str:
+    """``min..max`` (integers for INT fields, exact from the node definition), choices, control."""
+    c = f.constraints
+    parts = []
+    if c.min is not None or c.max is not None:
+        d = defs.input(f.node_type, f.input_name) if f.node_type in defs else None
+        exact = d.options if d is not None else {}
+
+        def bound(key: str, v: float | None) -> str:
+            if v is None:
+                return ""
+            raw = exact.get(key)
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool) and float(raw) == v:
+                v = raw   # the definition's own number: 2^64-1 stays exact
+            return str(int(v)) if f.type == "INT" or float(v).is_integer() else str(v)
+
+        parts.append(f"{bound('min', c.min)}..{bound('max', c.max)}")
+    if c.choices:
+        parts.append(f"{len(c.choices)} choices")
+    if f.control:
+        parts.append(f"control {f.control}")
+    return " ".join(parts)
 
 
 def cmd_to_api(args: argparse.Namespace) -> int:

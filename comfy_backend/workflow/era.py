@@ -10,7 +10,8 @@ older ones are told apart by what their code left in the workflow:
   output node; the one that replaced it (``web/scripts/app.js``, Mar 2023) made the toggle
   ``serialize: false`` and grows SaveImage/PreviewImage to fit the first image it shows
   (``setSizeForImage``: image top + 220 px). A file with the toggle whose image outputs
-  all still have their bare height was saved by the first one.
+  all still have their bare height, and whose nodes have no properties and no converted
+  widget inputs (both came with the successor), was saved by the first one.
 * **Mar–Nov 2023** (``web/scripts/widgets.js``): the image upload button was created as
   ``addWidget("button", "choose file to upload", …)`` with a widget-level ``serialize =
   false`` that ``graphToPrompt`` does not look at (it checks ``options.serialize``), so
@@ -114,7 +115,16 @@ def _height(n: Node) -> float | None:
 
 
 def _sends_seed_toggle(nodes: list[Node]) -> bool:
-    """Image outputs never resized for an image: the first frontend (the converter sends the
-    toggle only where a seed's control value is the boolean of that era)."""
+    """The first frontend saved this file (the converter then sends the toggle where a seed's
+    control value is the boolean of that era).
+
+    Its nodes carry no ``properties`` (the ``Node name for S&R`` property every node gets
+    from ``app.js`` came after it) and no converted widget inputs (``widget`` on an input
+    slot: ``widgetInputs.js``, also ``app.js``), and its image outputs were never resized for
+    an image. The last test alone is not enough: a Mar-Nov 2023 file saved before anything
+    ran has bare image outputs too, and its frontend did not send the toggle.
+    """
+    if any(n.properties for n in nodes) or any("widget" in i for n in nodes for i in n.inputs):
+        return False
     heights = [_height(n) for n in nodes if n.type in _IMAGE_OUTPUT_TYPES]
     return bool(heights) and all(h is not None and h < _RESIZED_FOR_IMAGE for h in heights)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic import Field as PydField
 
-from ..errors import ParameterError
+from ..errors import WorkflowError
 from .api_format import is_link
 from .graph import MODE_BYPASS, MODE_NEVER, VIRTUAL_TYPES, Workflow
 from .groupnodes import expand_group_nodes, is_group_node_type
@@ -23,6 +23,10 @@ from .nodedefs import InputDef, NodeDefs, WidgetSlot
 from .parsed import ParsedWorkflow, WorkflowLike
 from .subgraph_fields import inner_widgets
 from .widgets import named_values
+
+
+class ParameterError(WorkflowError):
+    """A value does not satisfy a parameter's constraints, or a parameter does not bind."""
 
 
 class Constraints(BaseModel):
@@ -47,6 +51,9 @@ class Field(BaseModel):
     constraints: Constraints = PydField(default_factory=Constraints)
     #: the seed control stored next to it in the UI workflow (fixed/increment/decrement/randomize)
     control: str | None = None
+    #: the label the editor shows for it, when not "title input" (a subgraph input's name);
+    #: not part of the JSON form, which stays as it was
+    label: str | None = PydField(default=None, exclude=True)
 
     @property
     def key(self) -> str:
@@ -216,7 +223,7 @@ def _ui_fields(wf: Workflow, defs: NodeDefs) -> list[Field]:
     for iw in inner_widgets(wf, defs):
         out.append(Field(node_id=iw.exec_id, input_name=iw.slot.name, node_type=iw.node.type, node_title=iw.title,
                          type=iw.slot.type, value=iw.value, default=iw.slot.default, constraints=constraints_of(iw.slot),
-                         control=iw.control if isinstance(iw.control, str) else None))
+                         control=iw.control if isinstance(iw.control, str) else None, label=iw.subgraph_input))
     return out
 
 
@@ -244,7 +251,7 @@ def _slug(text: str) -> str:
 def expose(field: Field, *, label: str | None = None, id: str | None = None,
            taken: set[str] | None = None) -> ExposedParameter:
     """An ExposedParameter for ``field``; ``id`` defaults to a slug of the label, unique within ``taken``."""
-    label = label or f"{field.node_title} {field.input_name}"
+    label = label or field.label or f"{field.node_title} {field.input_name}"
     pid = id or _slug(label)
     if taken is not None:
         base, n = pid, 2

@@ -8,7 +8,11 @@ prompt directly. Each widget's value lives in one place of the UI workflow:
 * on the **host** node when it is promoted (a widget-kind subgraph input, or a
   ``proxyWidgets`` entry): position ``owner_index`` of the host's ``widgets_values``;
 * otherwise on the **inner node** inside the subgraph definition, which every instance of
-  that definition shares.
+  that definition shares. That includes a widget fed by a subgraph input for which the host
+  stores no value (the converter then sends the inner node's own value, as the frontend does).
+
+A widget fed by a subgraph input is labelled with that input's name (``subgraph_input``),
+which is what the editor shows on the instance.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ class InnerWidget:
     owner_index: int | None      # position there (None: the saved list has no value for it yet)
     definition: str | None       # id of the subgraph definition holding ``owner`` (None: root graph)
     title: str                   # "Host title / inner title"
+    subgraph_input: str | None = None   # name of the subgraph input feeding it, if any
 
     @property
     def promoted(self) -> bool:
@@ -98,14 +103,15 @@ def _walk(wf: Workflow, defs: NodeDefs, host: Node, host_def: str | None, prefix
             iw = _owner(sub, promo, host, host_def, host_linked, node, slot, value, where)
             if iw is None:
                 continue
-            owner, index, definition, v = iw
+            owner, index, definition, v, input_name = iw
             yield InnerWidget(exec_prefix + node.key, node, slot, v, controls.get(slot.name), owner, index,
-                              definition, label)
+                              definition, label, input_name)
 
 
 def _owner(sub: Graph, promo: Any, host: Node, host_def: str | None, host_linked: set[Any], node: Node,
-           slot: WidgetSlot, value: Any, where: Any) -> tuple[Node, int | None, str | None, Any] | None:
-    """Where the widget's value lives, or None when it is not settable (fed by a link)."""
+           slot: WidgetSlot, value: Any, where: Any) -> tuple[Node, int | None, str | None, Any, str | None] | None:
+    """Where the widget's value lives (and the subgraph input feeding it), or None when it is
+    not settable (fed by a link)."""
     inp = _socket(node, slot.name)
     link = sub.links.get(inp.get("link")) if inp is not None and inp.get("link") is not None else None
     if link is not None:
@@ -113,14 +119,18 @@ def _owner(sub: Graph, promo: Any, host: Node, host_def: str | None, host_linked
             return None                       # fed by another inner node
         k = link.origin_slot
         name = sub.sub_inputs[k].get("name") if k < len(sub.sub_inputs) else None
-        if name in host_linked or k not in promo.by_input:
-            return None                       # fed from outside the instance, or no value anywhere
-        pos, v = promo.by_input[k]
-        return host, pos, host_def, v
+        label = name if isinstance(name, str) else None
+        if name in host_linked:
+            return None                       # fed from outside the instance
+        if k in promo.by_input:
+            pos, v = promo.by_input[k]
+            return host, pos, host_def, v, label
+        # the host stores no value: the inner node's own value is the one sent
+        return node, where if isinstance(where, int) else None, host.type, value, label
     if (node.key, slot.name) in promo.by_widget:
         pos, v = promo.by_widget[(node.key, slot.name)]
-        return host, pos, host_def, v
-    return node, where if isinstance(where, int) else None, host.type, value
+        return host, pos, host_def, v, None
+    return node, where if isinstance(where, int) else None, host.type, value, None
 
 
 def find_inner_widget(wf: Workflow, defs: NodeDefs, exec_id: str, name: str) -> InnerWidget:

@@ -1,19 +1,20 @@
 """The usual parameters and the media ports of a workflow.
 
-Prompts are recognised by where their conditioning goes — the first ``positive`` or
-``negative`` input reached downstream (a sampler, a guider, a ControlNet apply node) —
-not by their title. Everything else is recognised by input name on the node that has it.
+Prompts are recognised by where their conditioning goes (:mod:`.roles`: followed through
+conditioning chains, guiders, reroutes and subgraphs to a sampler's ``positive`` or
+``negative``), not by their title. Everything else is recognised by input name on the node
+that has it.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from .api_format import is_link
 from .graph import MODE_BYPASS, MODE_NEVER
 from .nodedefs import NodeDefs
 from .params import ExposedParameter, Field, Port, expose, list_fields
 from .parsed import ParsedWorkflow, WorkflowLike
+from .roles import prompt_roles
 
 #: input name → (parameter id, label) of the usual knobs
 _BY_NAME: dict[str, tuple[str, str]] = {
@@ -44,67 +45,19 @@ INPUT_MEDIA: dict[str, tuple[str, str]] = {
 _UPLOAD_MEDIA = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}
 
 
-def _edges(model: ParsedWorkflow) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
-    """``origin id → [(target id, target input name)]`` through reroutes, and node id → class."""
-    down: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    types: dict[str, str] = {}
-    if model.is_ui:
-        g = model.graph.root
-        for n in g.nodes.values():
-            types[n.key] = n.type
-        for link in g.links.values():
-            t = g.nodes.get(link.target_id)
-            if t is None or link.target_slot >= len(t.inputs):
-                continue
-            down[link.origin_id].append((link.target_id, str(t.inputs[link.target_slot].get("name"))))
-    else:
-        for nid, n in model.raw.items():
-            if not isinstance(n, dict):
-                continue
-            types[str(nid)] = str(n.get("class_type"))
-            for name, v in (n.get("inputs") or {}).items():
-                if is_link(v):
-                    down[str(v[0])].append((str(nid), name))
-    return down, types
-
-
-def prompt_roles(workflow: WorkflowLike) -> dict[str, str]:
-    """node id → ``positive``/``negative`` for text nodes whose conditioning reaches such an input."""
-    down, types = _edges(ParsedWorkflow.of(workflow))
-    roles: dict[str, str] = {}
-    for start in types:
-        seen = {start}
-        frontier = [start]
-        found = None
-        for _ in range(12):  # bounded walk: conditioning chains are short
-            nxt = []
-            for nid in frontier:
-                for target, name in down.get(nid, []):
-                    if name in ("positive", "negative") and found is None:
-                        found = name
-                    if target not in seen and types.get(target) in ("Reroute", "Reroute (rgthree)"):
-                        seen.add(target)
-                        nxt.append(target)
-            if found or not nxt:
-                break
-            frontier = nxt
-        if found:
-            roles[start] = found
-    return roles
-
-
 def suggest(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any] | None = None,
             fields: list[Field] | None = None) -> list[ExposedParameter]:
     """The parameters a user usually wants on the node: prompts, seed, steps, cfg, size, …"""
     model = ParsedWorkflow.of(workflow)
     fields = fields if fields is not None else list_fields(model, object_info)
-    roles = prompt_roles(model)
+    roles = prompt_roles(model, object_info)
     taken: set[str] = set()
     out: list[ExposedParameter] = []
     prompt_count: dict[str, int] = defaultdict(int)
     for f in fields:
         role = roles.get(f.node_id)
-        if role and f.input_name in _PROMPT_INPUTS and f.type == "STRING":
+        if role and _is_prompt_text(f):
+            role = f.input_name if f.input_name in ("positive", "negative") else role
             prompt_count[role] += 1
             label = "Positive prompt" if role == "positive" else "Negative prompt"
             if prompt_count[role] > 1:
@@ -123,6 +76,13 @@ def suggest(workflow: WorkflowLike, object_info: NodeDefs | dict[str, Any] | Non
             out.append(expose(f, label=f"{f.node_title} file", id="image" if f.node_type.startswith("LoadImage") else "file",
                               taken=taken))
     return out
+
+
+def _is_prompt_text(f: Field) -> bool:
+    """A text field of a node whose text ends in a prompt's conditioning."""
+    if f.type == "STRING":
+        return True
+    return f.type == "*" and isinstance(f.value, str) and f.input_name in _PROMPT_INPUTS
 
 
 def _is_size_node(f: Field) -> bool:

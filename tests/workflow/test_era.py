@@ -8,7 +8,8 @@ from comfy_backend.workflow import to_api
 from comfy_backend.workflow.era import SEED_TOGGLE_NAME, UPLOAD_2023, UPLOAD_LEGACY, Era
 from comfy_backend.workflow.graph import parse_workflow
 
-from .corpus import FIXTURES
+from .corpus import CORPUS, FIXTURES, needs_corpus
+from .suggestion_report import report
 
 OI = json.loads((FIXTURES / "mini_object_info.json").read_text())
 
@@ -69,3 +70,24 @@ def test_seed_toggle_not_sent_once_outputs_were_resized_for_images() -> None:
     assert SEED_TOGGLE_NAME not in out["3"]["inputs"]
     # without any image output node nothing dates the file: the later (common) behaviour applies
     assert SEED_TOGGLE_NAME not in to_api(wf(ksampler()), OI)["3"]["inputs"]
+
+
+def test_seed_toggle_of_a_never_run_2023_file_is_not_an_input() -> None:
+    """Mar-Nov 2023 files saved before anything ran also have bare image outputs; their nodes'
+    properties (``Node name for S&R``) or converted widget inputs date them after the first frontend."""
+    named = {**ksampler(), "properties": {"Node name for S&R": "KSampler"}}
+    out = to_api(wf(load_image(widgets_values=["a.png"]), save_image(58), named, links=LINK), OI)
+    assert SEED_TOGGLE_NAME not in out["3"]["inputs"] and out["3"]["inputs"]["seed"] == 5
+    converted = {**ksampler(), "inputs": [{"name": "steps", "type": "INT", "link": None, "widget": {"name": "steps"}}]}
+    out = to_api(wf(load_image(widgets_values=["a.png"]), save_image(58), converted, links=LINK), OI)
+    assert SEED_TOGGLE_NAME not in out["3"]["inputs"] and out["3"]["inputs"]["cfg"] == 8
+
+
+@needs_corpus
+def test_no_seed_toggle_outside_first_frontend_files_of_the_corpus() -> None:
+    """Only the prompts the first frontend really made carry the toggle (their pairs say so)."""
+    leaks = report().toggle_leaks
+    assert leaks, "the first frontend's pairs still send the toggle"
+    for name in leaks:
+        prompt = CORPUS / "pairs" / name.replace(".workflow.json", ".prompt.json")
+        assert prompt.is_file() and SEED_TOGGLE_NAME in prompt.read_text(encoding="utf-8"), name
