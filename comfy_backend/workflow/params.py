@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic import Field as PydField
 
-from ..errors import WorkflowError
+from ..errors import ParameterError
 from .api_format import is_link
 from .graph import MODE_BYPASS, MODE_NEVER, VIRTUAL_TYPES, Workflow
 from .groupnodes import expand_group_nodes, is_group_node_type
@@ -23,10 +23,6 @@ from .nodedefs import InputDef, NodeDefs, WidgetSlot
 from .parsed import ParsedWorkflow, WorkflowLike
 from .subgraph_fields import inner_widgets
 from .widgets import named_values
-
-
-class ParameterError(WorkflowError):
-    """A value does not satisfy a parameter's constraints, or a parameter does not bind."""
 
 
 class Constraints(BaseModel):
