@@ -19,13 +19,11 @@ from .graph import Node, Workflow
 from .groupnodes import expand_group_nodes, group_widget_position, is_group_node_type
 from .nodedefs import NodeDefs
 from .parsed import ParsedWorkflow, WorkflowLike
-from .seeds import RANDOM_SEED_LIMIT, SEED_MAX, random_seed
+from .seeds import SEED_MAX, random_seed
 from .subgraph_fields import find_inner_widget, inner_widgets, instances
 from .widgets import named_values
 
 Values = Mapping[tuple[str, str], Any]
-#: kept for ryven_comfy_nodes.runner until it draws seeds through :mod:`.seeds` (the one seed rule)
-RANDOM_SEED_MAX = RANDOM_SEED_LIMIT
 CONTROL_MODES = ("fixed", "increment", "decrement", "randomize")
 
 
