@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ..errors import ComfyBackendError, ConfigError, WorkflowError
+from ..errors import ComfyBackendError, ConfigError, OutputPathError, WorkflowError
+from ..safe_text import sanitize_line
 from . import demo, local_servers, servers, workflow
 
 EXIT_OK = 0
@@ -65,6 +66,11 @@ def _configure_logging(verbose: int) -> None:
     root.addHandler(fh)
 
 
+def error_line(exc: BaseException | str) -> str:
+    """The one stderr line for an error: server text in it is sanitised and cut to length."""
+    return "error: " + sanitize_line(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -72,10 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ConfigError, WorkflowError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except ComfyBackendError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except MemoryError:
+        print(error_line("out of memory"), file=sys.stderr)
+        return EXIT_FAILED
+    except RecursionError:
+        print(error_line("input nested too deeply"), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a local file or folder (output, log) we could not use
+        where = f" {exc.filename}" if exc.filename else ""
+        print(error_line(OutputPathError(f"cannot use{where}: {exc.strerror or exc}")), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

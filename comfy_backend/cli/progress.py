@@ -6,6 +6,7 @@ import time
 from typing import TextIO
 
 from ..models import JobSnapshot, JobState
+from ..safe_text import sanitize_line
 
 _BAR = 24
 
@@ -16,6 +17,11 @@ def _bar(fraction: float) -> str:
 
 
 def describe(job: JobSnapshot) -> str:
+    """One progress line for a job; server-given text in it is sanitised (one line, cut to length)."""
+    return sanitize_line(_describe(job), max_chars=500)
+
+
+def _describe(job: JobSnapshot) -> str:
     p = job.progress
     where = job.server or "-"
     if job.state is JobState.RUNNING:

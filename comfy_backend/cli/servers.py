@@ -7,6 +7,7 @@ from typing import Any
 
 from ..discovery import resolve_servers_config
 from ..runtime import Orchestrator
+from ..safe_text import sanitize_line
 
 
 def register(sub: Any) -> None:
@@ -35,12 +36,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             lat = "-" if s.latency_ms is None else f"{s.latency_ms:.0f}ms"
             rows.append((
                 s.id, s.url, s.health.value, str(s.queue_running + s.queue_pending), str(s.foreign_queued), lat,
-                f"{_gib(s.vram_free)}/{_gib(s.vram_total)}", s.comfyui_version or "-",
+                f"{_gib(s.vram_free)}/{_gib(s.vram_total)}", sanitize_line(s.comfyui_version or "-", max_chars=40),
             ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         for s in snaps:
             if s.last_error:
-                print(f"{s.id}: {s.last_error}")
+                print(f"{s.id}: {sanitize_line(s.last_error)}")  # server text: never raw on the terminal
     return 0 if any(s.health.value in ("online", "degraded") for s in snaps) else 1
