@@ -25,12 +25,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -67,6 +68,64 @@ class AuthConfig(BaseModel):
         return self
 
 
+_URL_HINT = "url must look like http://host:port or https://host[:port][/prefix]"
+
+
+def check_url(v: str) -> str:
+    """A server URL, normalised; ValueError with a message a user can act on otherwise.
+
+    Checked here, when the config is read, so that a bad port or host never becomes a
+    traceback deep inside the HTTP client. Credentials in the URL are refused: they would
+    be echoed wherever the URL is shown.
+    """
+    v = v.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", v):
+        raise ValueError(_URL_HINT)
+    try:
+        parts = urllib.parse.urlsplit(v)
+        port = parts.port  # raises ValueError for ":abc" or a port out of range
+        host = parts.hostname
+    except ValueError as exc:
+        reason = str(exc)
+        if "Port" in reason or "port" in reason:
+            raise ValueError(f"url has a bad port ({reason.lower()}); {_URL_HINT}") from None
+        raise ValueError(f"url is malformed ({reason}); {_URL_HINT}") from None
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "url must not carry a user name or password (they would show in logs and status output); "
+            "use auth: {kind: basic, username: ..., password_env: VAR} or password_file instead")
+    if not host:
+        raise ValueError(f"url has no host; {_URL_HINT}")
+    if port == 0:
+        raise ValueError(f"url has a bad port (0); {_URL_HINT}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"url must not have a query or fragment; {_URL_HINT}")
+    return v
+
+
+class Limits(BaseModel):
+    """The most we accept from one server in one answer; beyond it the answer is cut with an error.
+
+    Every byte a server sends is bounded, so a buggy or hostile server cannot exhaust memory
+    or disk. Set in the config's ``defaults`` (sizes in bytes).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: one output file downloaded from ``/view`` (streamed to disk, never held in memory)
+    max_output_bytes: int = Field(default=2 * 2**30, gt=0)
+    #: one output file fetched into memory (thumbnails, handing an image to the next server)
+    max_output_memory_bytes: int = Field(default=512 * 2**20, gt=0)
+    #: one WebSocket message (previews and SaveImageWebsocket images included)
+    max_ws_message_bytes: int = Field(default=64 * 2**20, gt=0)
+    #: ``/object_info`` (real servers with many node packs send a few MB)
+    max_object_info_bytes: int = Field(default=256 * 2**20, gt=0)
+    #: any other JSON answer
+    max_json_bytes: int = Field(default=16 * 2**20, gt=0)
+    #: what is kept of an error answer's body
+    max_error_body_bytes: int = Field(default=4096, gt=0)
+
+
 class ServerConfig(BaseModel):
     """One ComfyUI server."""
 
@@ -91,18 +150,23 @@ class ServerConfig(BaseModel):
             raise ValueError("id must be 1-64 letters, digits, '_', '.', '-' and start with a letter or digit")
         return v
 
+    # Set from the config's ``defaults`` by ServersConfig; a lone ServerConfig gets the defaults.
+    _limits: Limits = PrivateAttr(default_factory=lambda: Limits())
+
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        v = v.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+(/\S*)?$", v):
-            raise ValueError("url must look like http://host:port or https://host[:port][/prefix]")
-        return v
+        return check_url(v)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
         return sorted({t.strip() for t in v if t.strip()})
+
+    @property
+    def limits(self) -> Limits:
+        """How many bytes this server may send us per answer (from the config's ``defaults``)."""
+        return self._limits
 
     @property
     def display_name(self) -> str:
@@ -129,6 +193,17 @@ class PoolSettings(BaseModel):
     # Health checks failed in a row before a server is offline and its jobs fail over.
     offline_after: int = Field(default=2, ge=1, le=100)
     policy: Literal["default", "round-robin", "least-queue"] = "default"
+    # Size limits of server answers (bytes): see Limits.
+    max_output_bytes: int = Field(default=Limits().max_output_bytes, gt=0)
+    max_output_memory_bytes: int = Field(default=Limits().max_output_memory_bytes, gt=0)
+    max_ws_message_bytes: int = Field(default=Limits().max_ws_message_bytes, gt=0)
+    max_object_info_bytes: int = Field(default=Limits().max_object_info_bytes, gt=0)
+    max_json_bytes: int = Field(default=Limits().max_json_bytes, gt=0)
+    max_error_body_bytes: int = Field(default=Limits().max_error_body_bytes, gt=0)
+
+    def limits(self) -> Limits:
+        """The size limits as one object (what each server's client uses)."""
+        return Limits(**{name: getattr(self, name) for name in Limits.model_fields})
 
 
 class ServersConfig(BaseModel):
@@ -144,6 +219,9 @@ class ServersConfig(BaseModel):
             if s.id in seen:
                 raise ValueError(f"duplicate server id '{s.id}'")
             seen.add(s.id)
+        limits = self.defaults.limits()
+        for s in self.servers:
+            s._limits = limits
         return self
 
 
@@ -202,7 +280,29 @@ def load_servers_config(path: str | os.PathLike[str]) -> ServersConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{p}: malformed YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
-    return parse_servers_config(data, str(p))
+    cfg = parse_servers_config(data, str(p))
+    check_server_files(cfg, str(p))
+    return cfg
+
+
+def check_server_files(cfg: ServersConfig, source: str = "<config>") -> None:
+    """Check, when the config is read, what the servers need from this machine.
+
+    Every enabled server's secrets (environment variables, files) must be readable and
+    its CA file must exist, so that a missing one is one clear ConfigError now rather
+    than an "unreachable" server or a traceback in a connection loop later.
+    """
+    for server in cfg.servers:
+        if not server.enabled:
+            continue
+        if server.ca_file is not None and server.url.startswith("https"):
+            ca = Path(server.ca_file).expanduser()
+            if not ca.is_file():
+                raise ConfigError(f"{source}: server '{server.id}': CA file {ca} not found (ca_file)")
+        try:
+            auth_headers(server)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
 
 def _read_secret(env: str | None, file: Path | None, what: str, server_id: str) -> str:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..discovery import resolve_servers_config
-from ..errors import WorkflowError
+from ..errors import ConfigError, WorkflowError
 from ..models import JobState
 from ..requests import RunRequest, Target
 from ..runtime import Orchestrator
+from ..safe_text import sanitize_line
 from ..workflow import apply_assignments, parse_assignment, seed_inputs, vary_seed
 from ..workflow.formats import WorkflowFile, load_workflow
 from ..workflow.patch import apply_seed_control, seed_controls
@@ -133,6 +134,9 @@ def run_batch(
 def cmd_run(args: argparse.Namespace) -> int:
     wf = load_workflow(args.file)
     config = resolve_servers_config(args.servers)
+    if args.server and args.server not in {s.id for s in config.servers}:  # bad input: exit 2, not "no server"
+        raise ConfigError(f"--server {sanitize_line(args.server, max_chars=80)}: no server with that id; "
+                          f"the servers config has {', '.join(s.id for s in config.servers)}")
     if args.count < 1:
         raise WorkflowError("--count must be at least 1")
     if wf.ui is None:  # API prompts are checked before any server is contacted
@@ -164,5 +168,5 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{n_out} output file(s) in {out_dir.resolve()}")
         for r in rows:
             if r["status"] != "succeeded" and r["error"]:
-                print(f"{r['label']}: {r['status']}: {r['error']['message']}", file=sys.stderr)
+                print(sanitize_line(f"{r['label']}: {r['status']}: {r['error']['message']}"), file=sys.stderr)
     return 0 if ok else 1
