@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 QUIET_POLL_S = 5.0       # with a live socket, check by polling after this much silence
 DISCONNECTED_POLL_S = 1.0
-_BACKGROUND: set[asyncio.Future[None]] = set()  # fire-and-forget clean-ups, kept alive until done
+POLL_TIMEOUT_S = 5.0     # a poll not answered within this fails (a hung server is not waited for)
+_GUARD_TICK_S = 0.5      # how often a download checks that its server is still there
 
 
 class AttemptRunner:
@@ -42,7 +43,7 @@ class AttemptRunner:
         stall_timeout: float,
         attempt_timeout: float | None,
         on_update: Callable[[str], None],
-        store_ws_image: Callable[[OutputRef, bytes], None],
+        store_blob: Callable[[OutputRef, bytes], None],
         on_preview: Callable[[str, WsImage], None] | None = None,
     ) -> None:
         self.job = job
@@ -52,7 +53,7 @@ class AttemptRunner:
         self.stall_timeout = stall_timeout
         self.attempt_timeout = attempt_timeout
         self.on_update = on_update
-        self.store_ws_image = store_ws_image
+        self.store_blob = store_blob
         self.on_preview = on_preview
         self.submitted_at = 0.0
 
@@ -65,23 +66,16 @@ class AttemptRunner:
         self.server.stream.track(tracker)
         try:
             self.submitted_at = time.monotonic()
-            try:
-                await self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data)
-            except ServerError as exc:
-                if exc.retryable:
-                    # The answer may be lost although the server queued it: withdraw our
-                    # prompt_id there so a retry elsewhere does not run the job twice.
-                    task = asyncio.ensure_future(self._cancel_on_server())
-                    _BACKGROUND.add(task)
-                    task.add_done_callback(_BACKGROUND.discard)
-                raise
+            # A retryable failure from here on (even a lost answer to this POST, although the
+            # server queued the prompt) makes the pool withdraw our prompt_id there.
+            await self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data)
             outcome = await self._wait(tracker)
-            entry = await self._history(pid, tracker.ws_outputs)
+            entry = await self._history(pid)
         finally:
             self.server.stream.untrack(pid)
-        status = (entry or {}).get("status") or {}
+        status = _mapping(entry.get("status"))
         if outcome.kind == "done" and status.get("status_str") == "error":
-            outcome.kind, outcome.error = _error_from_messages(status.get("messages") or [])
+            outcome.kind, outcome.error = _error_from_messages(_list(status.get("messages")))
         if outcome.kind == "error":
             raise _execution_failed(outcome.error or {}, self.server.id)
         if outcome.kind == "interrupted":
@@ -89,15 +83,48 @@ class AttemptRunner:
                 raise JobCancelled("cancelled")
             raise Interrupted(f"server '{self.server.id}' interrupted the job (someone pressed stop there)", server=self.server.id)
         self._record_times(tracker, entry)
-        outputs = outputs_from_history(self.server.id, (entry or {}).get("outputs") or tracker.ws_outputs)
+        raw_outputs = entry.get("outputs") if isinstance(entry.get("outputs"), dict) else None
+        outputs = outputs_from_history(self.server.id, raw_outputs or tracker.ws_outputs)
         for k, img in enumerate(tracker.ws_images):
             ext = "jpg" if "jpeg" in img.mime else "png"
             ref = OutputRef(self.server.id, img.node_id or "?", f"ws_{pid[:8]}_{img.node_id}_{k:03d}.{ext}", "", "websocket", "images")
-            self.store_ws_image(ref, img.data)
+            self.store_blob(ref, img.data)
             outputs.append(ref)
         if len(tracker.cached) >= tracker.node_total:
             self.attempt.run_seconds = None  # fully cached: says nothing about speed
+        if self.job.spec.fetch_outputs:
+            await self._fetch(outputs)
         return outputs
+
+    async def _fetch(self, outputs: list[OutputRef]) -> None:
+        """Download every output file now: the job succeeds only once they are in hand."""
+        for ref in outputs:
+            if ref.type == "websocket":
+                continue  # already in hand
+            try:
+                data = await self._guarded(self.client.view(ref.filename, ref.subfolder, ref.type))
+            except ServerError as exc:
+                err = type(exc)(f"outputs not downloaded: {exc}", server=self.server.id) \
+                    if isinstance(exc, (ConnectionLost, RequestTimeout)) else exc
+                raise err from None
+            self.store_blob(ref, data)
+
+    async def _guarded(self, coro: Any) -> Any:
+        """Await ``coro`` unless the job is cancelled or its server goes offline meanwhile."""
+        task = asyncio.ensure_future(coro)
+        cancel_wait = asyncio.ensure_future(self.job.cancel_event.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait({task, cancel_wait}, timeout=_GUARD_TICK_S, return_when=asyncio.FIRST_COMPLETED)
+                if task in done:
+                    return task.result()
+                if cancel_wait in done:
+                    raise JobCancelled("cancelled")
+                if self.server.health is Health.OFFLINE:
+                    raise ConnectionLost(f"server '{self.server.id}' went offline", server=self.server.id)
+        finally:
+            task.cancel()
+            cancel_wait.cancel()
 
     async def _prepare_prompt(self) -> dict[str, Any]:
         server = self.server
@@ -136,6 +163,10 @@ class AttemptRunner:
         missing = 0
         next_poll = 0.0
         quiet = min(QUIET_POLL_S, self.stall_timeout / 2)
+        # The last sign of life seen by polling: the prompt moved (pending → running) or the
+        # server's queue moved ahead of it. WebSocket messages count through the tracker.
+        polled_life = started
+        last_seen: tuple[str, str | None, int] | None = None
         cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.job.cancel_event.wait())
         try:
             while True:
@@ -154,14 +185,15 @@ class AttemptRunner:
                 if self.server.health is Health.OFFLINE:
                     raise ConnectionLost(f"server '{self.server.id}' went offline during the job", server=self.server.id)
                 if self.attempt_timeout and now - started > self.attempt_timeout:
-                    await self._cancel_on_server()
                     raise RequestTimeout(
                         f"job took longer than {self.attempt_timeout:g} s on server '{self.server.id}'", server=self.server.id
                     )
-                if tracker.started_at is not None and connected and now - tracker.last_activity > self.stall_timeout:
-                    await self._cancel_on_server()
+                if now - max(tracker.last_activity, polled_life) > self.stall_timeout:
+                    # Enforced whether we follow the prompt by WebSocket or by polling, queued or running.
+                    where = "running" if tracker.started_at is not None else "waiting in its queue"
                     raise RequestTimeout(
-                        f"server '{self.server.id}' showed no progress for {self.stall_timeout:g} s (hung?)", server=self.server.id
+                        f"server '{self.server.id}' showed no progress for {self.stall_timeout:g} s "
+                        f"with the job {where} (hung?)", server=self.server.id
                     )
                 need_poll = (
                     not connected
@@ -174,7 +206,7 @@ class AttemptRunner:
                 seen_gen = stream.generation
                 next_poll = now + quiet
                 try:
-                    state = await self._poll(tracker)
+                    seen = await self._poll(tracker)
                     poll_failures = 0
                 except ServerError:
                     poll_failures += 1
@@ -182,6 +214,9 @@ class AttemptRunner:
                     if poll_failures >= 2:
                         raise
                     continue
+                state = seen[0]
+                if seen != last_seen:
+                    last_seen, polled_life = seen, time.monotonic()
                 if state == "finished":
                     tracker.finish_from_poll()
                 elif state == "missing":
@@ -192,44 +227,63 @@ class AttemptRunner:
                         )
                 else:
                     missing = 0
-                    if not connected:
-                        tracker.last_activity = time.monotonic()
                     if state == "running" and tracker.started_at is None:
                         tracker.handle("execution_start", {"prompt_id": tracker.prompt_id})
         finally:
             cancel_wait.cancel()
 
-    async def _poll(self, tracker: PromptTracker) -> str:
-        """Queue first, then history: a prompt in neither is gone."""
-        pid = tracker.prompt_id
-        q = await self.client.queue()
-        for key, state in (("queue_running", "running"), ("queue_pending", "pending")):
-            for item in (q or {}).get(key) or []:
-                if isinstance(item, list) and len(item) > 1 and item[1] == pid:
-                    return state
-        if tracker.done.done():
-            return "finished"
-        entry = await self.client.history(pid)
-        return "finished" if entry else "missing"
+    async def _bounded(self, coro: Any, what: str) -> Any:
+        try:
+            return await asyncio.wait_for(coro, POLL_TIMEOUT_S)
+        except TimeoutError:
+            raise RequestTimeout(f"server '{self.server.id}' did not answer {what} within {POLL_TIMEOUT_S:g} s",
+                                 server=self.server.id) from None
 
-    async def _history(self, pid: str, ws_outputs: dict[str, Any]) -> dict[str, Any] | None:
-        for delay in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8):
+    async def _poll(self, tracker: PromptTracker) -> tuple[str, str | None, int]:
+        """Queue first, then history: a prompt in neither is gone.
+
+        Returns (state, the prompt the server is running, our place in its queue), so that
+        the caller sees whether anything moved since the last poll.
+        """
+        pid = tracker.prompt_id
+        q = await self._bounded(self.client.queue(), "/queue")
+        running = q.get("queue_running") if isinstance(q, dict) else None
+        pending = q.get("queue_pending") if isinstance(q, dict) else None
+        running = running if isinstance(running, list) else []
+        pending = pending if isinstance(pending, list) else []
+        ids = [item[1] if isinstance(item, list) and len(item) > 1 else None for item in running + pending]
+        head = ids[0] if ids and isinstance(ids[0], str) else None
+        if pid in ids:
+            place = ids.index(pid)
+            return ("running" if place < len(running) else "pending"), head, place
+        if tracker.done.done():
+            return "finished", head, 0
+        entry = await self._bounded(self.client.history(pid), "/history")
+        return ("finished" if entry else "missing"), head, 0
+
+    async def _history(self, pid: str) -> dict[str, Any]:
+        for delay in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
             if delay:
                 await asyncio.sleep(delay)
-            entry = await self.client.history(pid)
-            if entry:
+            entry = await self._bounded(self.client.history(pid), "/history")
+            if isinstance(entry, dict) and entry:
                 return entry
-        log.warning("server %s: no history for finished prompt %s; using WebSocket outputs", self.server.id, pid)
-        return {"outputs": ws_outputs, "status": {}}
+        # Without its history we cannot tell whether the job succeeded nor all it made (the
+        # WebSocket's `executed` messages may be incomplete): a failure, tried elsewhere.
+        log.warning("server %s: no history for finished prompt %s", self.server.id, pid)
+        raise RequestTimeout(f"server '{self.server.id}' finished the job but never gave its results (no history entry)",
+                             server=self.server.id)
 
     async def _cancel_on_server(self) -> None:
         try:
             await asyncio.wait_for(self.client.cancel(self.attempt.prompt_id), timeout=5.0)
         except (TimeoutError, ServerError) as exc:
-            log.info("server %s: could not cancel prompt %s: %s", self.server.id, self.attempt.prompt_id, exc)
+            log.info("server %s: could not cancel prompt %s now (%s); withdrawing it when it answers",
+                     self.server.id, self.attempt.prompt_id, exc or "timeout")
+            self.server.abandon(self.job.id, self.attempt.prompt_id)
 
-    def _record_times(self, tracker: PromptTracker, entry: dict[str, Any] | None) -> None:
-        msgs = ((entry or {}).get("status") or {}).get("messages") or []
+    def _record_times(self, tracker: PromptTracker, entry: dict[str, Any]) -> None:
+        msgs = _list(_mapping(entry.get("status")).get("messages"))
         ts = {m[0]: m[1].get("timestamp") for m in msgs if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict)}
         start, end = ts.get("execution_start"), ts.get("execution_success")
         if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
@@ -238,13 +292,23 @@ class AttemptRunner:
             self.attempt.run_seconds = max(time.time() - tracker.started_at, 0.0)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` if the server sent an object there, else empty (a bad answer is not trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _error_from_messages(messages: list[Any]) -> tuple[str, dict[str, Any]]:
     for m in reversed(messages):
         if isinstance(m, list) and len(m) == 2:
+            data = m[1] if isinstance(m[1], dict) else {}
             if m[0] == "execution_error":
-                return "error", m[1]
+                return "error", data
             if m[0] == "execution_interrupted":
-                return "interrupted", m[1]
+                return "interrupted", data
     return "error", {"exception_message": "the server reported an error without details"}
 
 

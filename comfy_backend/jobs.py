@@ -66,6 +66,9 @@ class JobSpec:
     workflow_key: str | None = None
     max_attempts: int | None = None
     build: PromptBuilder | None = None
+    # Download the outputs as part of the attempt: the job succeeds only once they are in
+    # hand (kept by the pool), so a server that dies afterwards costs nothing.
+    fetch_outputs: bool = False
 
 
 class IllegalTransition(RuntimeError):
@@ -212,6 +215,16 @@ class Job:
         self._progress = Progress()
         self.not_before = not_before
         self.waiting_since = time.monotonic()
+
+    def note_afterwards(self, prompt_id: str, what: str, *, duplicate: bool = False) -> bool:
+        """Record what became of an abandoned attempt's prompt on its server (in any state:
+        it may be learnt after the job ended). False when no attempt used ``prompt_id``."""
+        for attempt in self.attempts:
+            if attempt.prompt_id == prompt_id:
+                attempt.afterwards = what
+                attempt.duplicate = duplicate
+                return True
+        return False
 
     def finish(self, state: JobState, error: JobError | None = None, *, outputs: list[OutputRef] | None = None,
                attempt_error: JobError | None = None, abandoned: bool = False) -> bool:

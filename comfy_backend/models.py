@@ -137,6 +137,10 @@ class Attempt:
     error: JobError | None = None
     queue_wait: float | None = None      # seconds between submit and execution_start
     run_seconds: float | None = None     # seconds between execution_start and completion
+    # What became of this attempt's prompt on its server after the job left it (withdrawn,
+    # interrupted, or executed anyway: a duplicate execution); None while unknown or not abandoned.
+    afterwards: str | None = None
+    duplicate: bool = False              # the abandoned prompt still ran to completion there
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +152,8 @@ class Attempt:
             "error": self.error.to_dict() if self.error else None,
             "queue_wait": self.queue_wait,
             "run_seconds": self.run_seconds,
+            "afterwards": self.afterwards,
+            "duplicate": self.duplicate,
         }
 
 

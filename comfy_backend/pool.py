@@ -40,7 +40,10 @@ log = logging.getLogger(__name__)
 
 LOOKAHEAD = 64            # waiting jobs considered per dispatch pass
 QUEUE_TIMEOUT = 120.0     # how long a job waits for any eligible server to appear
-_WS_BLOBS = 256           # images received over WebSocket kept for fetching
+# Output files in hand (received over WebSocket, or downloaded as part of a job with
+# fetch_outputs), kept for fetch_output / save_outputs; the oldest go first past these bounds.
+BLOB_BYTES = 512 * 1024 * 1024
+_BLOB_COUNT = 4096
 
 
 class ServerPool:
@@ -60,7 +63,8 @@ class ServerPool:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._ws_blobs: OrderedDict[OutputRef, bytes] = OrderedDict()
+        self._blobs: OrderedDict[OutputRef, bytes] = OrderedDict()
+        self._blob_bytes = 0
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -68,7 +72,8 @@ class ServerPool:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=32, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
         for i, sc in enumerate(self.config.servers):
-            handle = ServerHandle(sc, self._session, self.settings, i, self._server_changed, self._defs_changed)
+            handle = ServerHandle(sc, self._session, self.settings, i, self._server_changed, self._defs_changed,
+                                  self._abandoned_fate)
             self.servers[sc.id] = handle
             handle.start()
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
@@ -119,6 +124,12 @@ class ServerPool:
         if self._listeners:
             self._emit(NodeDefsEvent(server.id, server.defs_version))
 
+    def _abandoned_fate(self, job_id: str, prompt_id: str, what: str, executed: bool) -> None:
+        """What became of a prompt a job left behind on a server: shown on that attempt."""
+        job = self.jobs.get(job_id)
+        if job is not None and job.note_afterwards(prompt_id, what, duplicate=executed):
+            self._job_changed(job, "attempt")
+
     def _job_changed(self, job: Job, kind: str) -> None:
         if self._listeners:
             self._emit(JobEvent(job.snapshot(), kind))
@@ -157,20 +168,28 @@ class ServerPool:
         return True
 
     async def fetch_output(self, ref: OutputRef) -> bytes:
-        if ref.type == "websocket":
-            data = self._ws_blobs.get(ref)
-            if data is None:
-                raise ComfyBackendError(f"image {ref.filename} received over WebSocket is no longer kept")
+        """The bytes of an output: from memory when in hand (whatever its server does now), else
+        downloaded from its server."""
+        data = self._blobs.get(ref)
+        if data is not None:
+            self._blobs.move_to_end(ref)
             return data
+        if ref.type == "websocket":
+            raise ComfyBackendError(f"image {ref.filename} received over WebSocket is no longer kept")
         server = self.servers.get(ref.server)
         if server is None:
             raise ComfyBackendError(f"output {ref.filename} is on unknown server '{ref.server}'")
         return await server.client.view(ref.filename, ref.subfolder, ref.type)
 
-    def _store_ws_image(self, ref: OutputRef, data: bytes) -> None:
-        self._ws_blobs[ref] = data
-        while len(self._ws_blobs) > _WS_BLOBS:
-            self._ws_blobs.popitem(last=False)
+    def _store_blob(self, ref: OutputRef, data: bytes) -> None:
+        old = self._blobs.pop(ref, None)
+        if old is not None:
+            self._blob_bytes -= len(old)
+        self._blobs[ref] = data
+        self._blob_bytes += len(data)
+        while self._blobs and (self._blob_bytes > BLOB_BYTES or len(self._blobs) > _BLOB_COUNT):
+            _, dropped = self._blobs.popitem(last=False)
+            self._blob_bytes -= len(dropped)
 
     # -- dispatch --------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:
@@ -301,7 +320,7 @@ class ServerPool:
             stall_timeout=self.settings.stall_timeout,
             attempt_timeout=self.settings.attempt_timeout,
             on_update=lambda kind: self._job_changed(job, kind),
-            store_ws_image=self._store_ws_image,
+            store_blob=self._store_blob,
             on_preview=lambda jid, img: self._emit(PreviewEvent(jid, img.node_id, img.mime, img.data)),
         )
         try:
@@ -310,6 +329,10 @@ class ServerPool:
             job.finish(JobState.CANCELLED, JobError.from_exception(exc, server=server.id))
         except ServerError as exc:
             server.metrics.record_failure()
+            if exc.retryable:
+                # The job leaves this server without a result: its prompt may still be queued
+                # or running there (hung, lost answer): withdraw it before it runs for nobody.
+                server.abandon(job.id, attempt.prompt_id)
             self._after_failure(job, server, JobError.from_exception(exc, server=server.id))
         except ComfyBackendError as exc:
             job.finish(JobState.FAILED, JobError.from_exception(exc, server=server.id))

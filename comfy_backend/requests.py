@@ -49,7 +49,10 @@ class RunRequest:
     against that server's constraints; ``labels`` name fields in error messages
     (``parameter 'Blur radius': 40 is above the maximum 31``). Every field in
     ``random_seeds`` gets a fresh random seed within its bounds. ``outputs`` lists the
-    wanted output node ids (empty: all); only the nodes they need are sent.
+    wanted output node ids (empty: all); only the nodes they need are sent. With
+    ``fetch_outputs`` the output files are downloaded as part of the job (it succeeds only
+    once they are in hand, and is re-run elsewhere if its server vanishes first); they are
+    then served by ``fetch_output`` / ``save_outputs`` from memory, whatever the server does.
     """
 
     workflow: Mapping[str, Any]
@@ -62,6 +65,7 @@ class RunRequest:
     label: str = ""
     max_attempts: int | None = None
     extra_data: Mapping[str, Any] | None = None
+    fetch_outputs: bool = False
 
     @property
     def plain(self) -> bool:

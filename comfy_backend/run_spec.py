@@ -79,6 +79,7 @@ def spec_for(request: RunRequest, servers: Sequence[ServerSnapshot],
         workflow_key=key,
         max_attempts=request.max_attempts,
         build=build,
+        fetch_outputs=request.fetch_outputs,
     )
     return spec, seeds
 

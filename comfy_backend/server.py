@@ -16,11 +16,52 @@ from .errors import ComfyBackendError, ServerError
 from .metrics import Sample, ServerMetrics
 from .models import Health, ServerSnapshot
 from .stream import EventStream
+from .withdraw import Verdict, Withdrawals
 
 log = logging.getLogger(__name__)
 
 _SLOW_MS = 1500.0  # a health check slower than this marks the server degraded
 _WS_GRACE_S = 5.0  # a WebSocket down longer than this marks it degraded
+HEALTH_TIMEOUT_S = 3.0  # a check not answered within this fails: a hung server is not waited for
+
+
+class BadAnswer(ValueError):
+    """A server answered a health check with JSON of the wrong shape."""
+
+
+def checked_stats(stats: Any) -> dict[str, Any]:
+    """``/system_stats`` as we use it, or BadAnswer: ``system`` a mapping, ``devices`` a list of mappings."""
+    if not isinstance(stats, dict):
+        raise BadAnswer(f"/system_stats is a {type(stats).__name__}, not an object")
+    system = stats.get("system", {})
+    devices = stats.get("devices", [])
+    if not isinstance(system, dict):
+        raise BadAnswer("/system_stats: 'system' is not an object")
+    if not isinstance(devices, list) or not all(isinstance(d, dict) for d in devices):
+        raise BadAnswer("/system_stats: 'devices' is not a list of objects")
+    for d in devices[:1]:
+        for key in ("vram_total", "vram_free"):
+            if d.get(key) is not None and (not isinstance(d[key], (int, float)) or isinstance(d[key], bool)):
+                raise BadAnswer(f"/system_stats: devices[0].{key} is not a number")
+    for key in ("ram_total", "ram_free"):
+        if system.get(key) is not None and (not isinstance(system[key], (int, float)) or isinstance(system[key], bool)):
+            raise BadAnswer(f"/system_stats: system.{key} is not a number")
+    if system.get("comfyui_version") is not None and not isinstance(system["comfyui_version"], str):
+        raise BadAnswer("/system_stats: system.comfyui_version is not a string")
+    return stats
+
+
+def checked_queue(queue: Any) -> tuple[list[Any], list[Any]]:
+    """``/queue`` as (running, pending) item lists, or BadAnswer."""
+    if not isinstance(queue, dict):
+        raise BadAnswer(f"/queue is a {type(queue).__name__}, not an object")
+    out = []
+    for key in ("queue_running", "queue_pending"):
+        items = queue.get(key) or []
+        if not isinstance(items, list):
+            raise BadAnswer(f"/queue: '{key}' is not a list")
+        out.append(items)
+    return out[0], out[1]
 
 
 class ServerHandle:
@@ -34,12 +75,14 @@ class ServerHandle:
         order: int,
         on_change: Callable[[ServerHandle], None],
         on_defs: Callable[[ServerHandle], None] | None = None,
+        on_verdict: Verdict | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.order = order
         self.client = ComfyClient(config, session, timeout=settings.request_timeout)
         self.stream = EventStream(self.client, on_status=self._on_ws_status, on_connection=self._on_ws_connection)
+        self.withdrawals = Withdrawals(self.client, on_verdict)
         self.metrics = ServerMetrics()
         self.health = Health.UNKNOWN if config.enabled else Health.DISABLED
         self.last_error: str | None = None
@@ -95,6 +138,7 @@ class ServerHandle:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
+        await self.withdrawals.close()
         await self.stream.close()
 
     async def wait_checked(self) -> None:
@@ -104,28 +148,49 @@ class ServerHandle:
         """Run a health check now (e.g. after a connection error in a job)."""
         self._wake.set()
 
+    def abandon(self, job_id: str, prompt_id: str) -> None:
+        """A job left this server without a result: withdraw its prompt there (see ``withdraw``)."""
+        self.withdrawals.abandon(job_id, prompt_id)
+
     # -- health ---------------------------------------------------------------
     async def _health_loop(self) -> None:
         while True:
-            await self.check_once()
+            try:
+                await self.check_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not stop the checks for good: say so, go on
+                log.exception("server %s: health check failed unexpectedly", self.id)
+                self._degraded(f"health check failed: {type(exc).__name__}: {exc}")
+                self._checked.set()
+                self._on_change(self)
             self._wake.clear()
             await wait_event(self._wake, self.settings.health_interval)
 
+    def check_timeout(self) -> float:
+        """Seconds a health check may take before it counts as failed."""
+        return min(max(self.settings.health_interval * 2, 2.0), HEALTH_TIMEOUT_S, self.settings.request_timeout)
+
     async def check_once(self) -> None:
         t0 = time.monotonic()
-        timeout = min(max(self.settings.health_interval * 2, 2.0), self.settings.request_timeout)
+        timeout = self.check_timeout()
         try:
-            stats = await self.client.system_stats(timeout=timeout)
+            # Raw answers (the client's helpers would hide a wrong type), each with a bounded wait.
+            stats = await self.client.request("GET", "/system_stats", timeout=timeout)
             latency = (time.monotonic() - t0) * 1000.0
-            queue = await self.client.queue()
+            queue = await self.client.request("GET", "/queue", timeout=timeout)
+            stats = checked_stats(stats)
+            running, pending = checked_queue(queue)
         except ServerError as exc:
             self._failed(str(exc))
+        except BadAnswer as exc:
+            self._degraded(f"bad answer: {exc}")
         except ComfyBackendError as exc:  # e.g. a secret file missing: permanent until fixed
             self._failed(str(exc))
         else:
             was_down = self.health in (Health.OFFLINE, Health.UNKNOWN)
-            self.stats = stats if isinstance(stats, dict) else {}
-            self._read_queue(queue)
+            self.stats = stats
+            self._read_queue(running, pending)
             self.fail_count = 0
             self.last_error = None
             # A socket that cannot stay up (proxy without WebSocket support, flapping
@@ -147,12 +212,21 @@ class ServerHandle:
             self.health = Health.OFFLINE
         else:
             self.health = Health.DEGRADED
+            self._wake.set()  # check again at once: a hang is confirmed (or not) within one timeout
         self.metrics.add_sample(self._sample(None))
         self.stream.kick()
 
-    def _read_queue(self, queue: Any) -> None:
-        running = queue.get("queue_running") or [] if isinstance(queue, dict) else []
-        pending = queue.get("queue_pending") or [] if isinstance(queue, dict) else []
+    def _degraded(self, reason: str) -> None:
+        """The server answers, but not as it should: usable with care (yellow), logged once per change."""
+        if self.last_error != reason:
+            log.warning("server %s: %s", self.id, reason)
+        self.last_error = reason
+        self.fail_count = 0
+        if self.health is not Health.DISABLED:
+            self.health = Health.DEGRADED
+        self.metrics.add_sample(self._sample(None))
+
+    def _read_queue(self, running: list[Any], pending: list[Any]) -> None:
         self.queue_running, self.queue_pending = len(running), len(pending)
         mine = self.client.own_client_ids
         foreign = 0

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# aiohttp pings this often and drops the socket when no pong comes within half of it: a
+# stopped (SIGSTOP) or wedged server is noticed within a few seconds, not at the next message.
+WS_HEARTBEAT_S = 4.0
 
 
 def decode_binary_frame(frame: bytes) -> tuple[dict[str, Any], bytes] | None:
@@ -124,7 +127,7 @@ class EventStream:
                     params={"clientId": self.client.client_id},
                     headers=self.client.headers(),
                     ssl=self.client.ssl_context(),
-                    heartbeat=20.0,
+                    heartbeat=WS_HEARTBEAT_S,
                     timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                     max_msg_size=0,
                 ) as ws:

@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Middleware
 
 from .catalog import MODEL_FOLDERS
+from .hostile import middleware as hostile_middleware
 from .media import FOLDER_TYPES, escapes, render_view, split_annotated
 from .state import QueueItem
 from .validation import validate_prompt
@@ -101,7 +102,7 @@ class Routes:
     def app(self) -> web.Application:
         s = self.s
         middleware = cors(s.cors_origin) if s.cors_origin else origin_only
-        app = web.Application(middlewares=[middleware], client_max_size=s.max_upload_size)
+        app = web.Application(middlewares=[hostile_middleware(s.hostile), middleware], client_max_size=s.max_upload_size)
         table = [
             ("GET", "/ws", self.websocket), ("GET", "/system_stats", self.system_stats),
             ("GET", "/features", self.features), ("GET", "/prompt", self.get_prompt),
@@ -156,6 +157,8 @@ class Routes:
         return web.Response(text="<!doctype html><title>Fake ComfyUI</title>", content_type="text/html")
 
     async def system_stats(self, request: web.Request) -> web.Response:
+        if "/system_stats" in self.s.faults.bad_answers:
+            return web.json_response(self.s.faults.bad_answers["/system_stats"])
         return web.json_response(self.s.system_stats())
 
     async def features(self, request: web.Request) -> web.Response:
@@ -165,6 +168,8 @@ class Routes:
         return web.json_response(self.s.queue_info())
 
     async def get_queue(self, request: web.Request) -> web.Response:
+        if "/queue" in self.s.faults.bad_answers:
+            return web.json_response(self.s.faults.bad_answers["/queue"])
         q = self.s.run.queue
         running = [q.running.as_list()] if q.running is not None else []
         return web.json_response({"queue_running": running,

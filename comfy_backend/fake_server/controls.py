@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from .nodes import NodeCost, NodeFailure, PromptCost, default_node_cost
 
@@ -40,6 +41,8 @@ class Faults:
     """Fault switches consulted by the routes and the executor."""
     post_failures: list[PostFailure] = field(default_factory=list)
     node_failures: dict[str, NodeFailureRule] = field(default_factory=dict)
+    #: Path (``/system_stats``, ``/queue``) -> JSON served instead of the real answer.
+    bad_answers: dict[str, Any] = field(default_factory=dict)
     #: Set while the server is not hung; executions wait on it.
     not_hung: asyncio.Event = field(default_factory=asyncio.Event)
 

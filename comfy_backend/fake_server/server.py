@@ -16,6 +16,7 @@ from .app import Routes
 from .catalog import MODEL_FOLDERS, Catalog
 from .controls import Faults, NodeFailureRule, PostFailure, Settings
 from .executor import Executor
+from .hostile import Hostile
 from .hub import Hub
 from .media import FileStore
 from .nodes import NodeCost, NodeFailure, PromptCost, default_node_cost
@@ -58,6 +59,8 @@ class FakeComfyServer:
         self.settings = Settings(speed=speed, history_delay=history_delay, cost=cost,
                                  node_cost=node_cost or default_node_cost)
         self.faults = Faults()
+        #: per-path hostile answers (huge or endless bodies, redirects, nasty error texts)
+        self.hostile = Hostile()
         self.files = FileStore()
         self.catalog = Catalog(object_info)
         self.models: dict[str, list[str]] = {f: [] for f in MODEL_FOLDERS}
@@ -181,6 +184,13 @@ class FakeComfyServer:
         returned, like a response lost on the way back.
         """
         self.faults.post_failures.append(PostFailure(n, status, enqueue))
+
+    def serve_bad_json(self, path: str, body: Any | None) -> None:
+        """Answer GET ``path`` (``/system_stats`` or ``/queue``) with ``body`` (None: the real answer again)."""
+        if body is None:
+            self.faults.bad_answers.pop(path, None)
+        else:
+            self.faults.bad_answers[path] = body
 
     def hang(self) -> None:
         """Executions stall (no more messages) while HTTP keeps answering."""
