@@ -8,11 +8,13 @@ Callers catch by meaning, in the manner of httpx::
     ├── WorkflowError               a workflow file that cannot be used
     │   └── ParameterError          a value breaks a parameter's constraints (type, range, choices)
     ├── OutputPathError             a server-given filename that would escape the output folder
+    ├── OutputWriteError            an output file could not be written (disk full, permissions)
     ├── NoServerAvailable           no healthy server can take the job
     ├── JobCancelled                the job was cancelled by the user
     └── ServerError                 anything that went wrong talking to one server
         ├── ValidationRejected      HTTP 400 from POST /prompt: never retried
         ├── ServerHTTPError         other non-2xx answers (5xx are retried)
+        │   └── ResponseTooLarge    an answer beyond its size limit (cut, never retried)
         ├── ConnectionLost          refused, reset, DNS, WebSocket closed mid-job
         ├── RequestTimeout          no answer / no progress within the limit
         ├── ExecutionFailed         execution_error while running (node id, type, message)
@@ -53,6 +55,10 @@ class ParameterError(WorkflowError):
 
 class OutputPathError(ComfyBackendError):
     """A filename reported by a server would land outside the output folder."""
+
+
+class OutputWriteError(ComfyBackendError):
+    """An output file could not be written locally (disk full, no permission…)."""
 
 
 class NoServerAvailable(ComfyBackendError):
@@ -129,6 +135,14 @@ class ServerHTTPError(ServerError):
         self.status = status
         # 4xx other than 408/429 means our request is wrong; resubmitting it elsewhere won't help.
         self.retryable = status >= 500 or status in (408, 429) or status == 0
+
+
+class ResponseTooLarge(ServerHTTPError):
+    """A server sent more bytes than the limit for that answer; the transfer was cut."""
+
+    def __init__(self, message: str, *, server: str | None = None) -> None:
+        super().__init__(message, server=server, status=0)
+        self.retryable = False
 
 
 class ConnectionLost(ServerError):
