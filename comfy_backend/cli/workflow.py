@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
+import contextlib
+import dataclasses
 import json
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..discovery import resolve_servers_config
-from ..errors import ConfigError, WorkflowError
-from ..models import JobState
+from ..errors import ComfyBackendError, ConfigError, WorkflowError
+from ..models import JobSnapshot, JobState
 from ..requests import RunRequest, Target
-from ..runtime import Orchestrator
+from ..runtime import JobHandle, Orchestrator
 from ..safe_text import sanitize_line
 from ..workflow import apply_assignments, parse_assignment, seed_inputs, vary_seed
 from ..workflow.formats import WorkflowFile, load_workflow
@@ -21,6 +26,7 @@ from ..workflow.patch import apply_seed_control, seed_controls
 from . import workflow_inspect
 from .progress import ProgressDisplay
 
+EXIT_INTERRUPTED = 130  # as for Ctrl-C, also after SIGTERM
 DEFS_TIMEOUT = 120.0  # seconds to wait for a server's node definitions (needed to convert a UI workflow)
 
 
@@ -79,6 +85,49 @@ def _run_label(label: str, index: int, count: int) -> str:
     return f"{label}#{index + 1}" if count > 1 else label
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a batch: its jobs were cancelled; ``rows`` is the report so far."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        super().__init__("interrupted")
+        self.rows = rows
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM is handled like Ctrl-C (jobs cancelled on the servers, finished outputs kept)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _row(snap: JobSnapshot, paths: list[str], save_error: str | None) -> dict[str, Any]:
+    status, error = snap.state.value, snap.error.to_dict() if snap.error else None
+    if save_error is not None:
+        status = "failed"
+        error = {"kind": "output", "message": save_error, "retryable": False, "node_id": None,
+                 "input_name": None, "server": snap.server, "extra": {}}
+    return {
+        "label": snap.label,
+        "prompt_id": snap.prompt_id,
+        "server": snap.server,
+        "status": status,
+        "attempts": [a.to_dict() for a in snap.attempts],
+        "outputs": paths,
+        "seconds": snap.seconds,
+        "error": error,
+    }
+
+
 def run_batch(
     orch: Orchestrator,
     prompts: Sequence[dict[str, Any] | RunRequest],
@@ -89,46 +138,94 @@ def run_batch(
     show_progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Submit every run (an API prompt, or a ready request), follow them on the terminal,
-    save outputs; return the JSON report rows."""
+    save each job's outputs as soon as it succeeds; return the JSON report rows (one per job,
+    in order, whatever failed). Ctrl-C or SIGTERM cancels the jobs still running and raises
+    BatchInterrupted carrying the rows (finished jobs keep their saved outputs)."""
     requests = [
-        p if isinstance(p, RunRequest) else RunRequest(workflow=p, target=target, label=_run_label(label, i, len(prompts)))
+        dataclasses.replace(p, fetch_outputs=True) if isinstance(p, RunRequest)
+        else RunRequest(workflow=p, target=target, label=_run_label(label, i, len(prompts)), fetch_outputs=True)
         for i, p in enumerate(prompts)
     ]
-    handles = [orch.submit(r) for r in requests]
     display = ProgressDisplay() if show_progress else None
-    try:
-        while not all(h.done() for h in handles):
-            if display:
-                display.update([s for s in (h.snapshot() for h in handles) if s])
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        # Ctrl-C: withdraw our jobs from the servers (queued ones deleted, running ones
-        # interrupted) instead of leaving them to run for nobody.
-        print("\ncancelling the jobs on the servers…", file=sys.stderr)
-        for h in handles:
-            h.cancel()
-        for h in handles:
-            h.result(timeout=30)
-        raise
-    finals = [h.result() for h in handles]
+    handles: list[JobHandle] = []
+    saving: dict[int, cf.Future[list[Path]]] = {}
+    with _sigterm_as_interrupt():
+        try:
+            # Outputs are in hand when a job succeeds (fetch_outputs), so saving them never
+            # waits on a server that has died or hung since.
+            handles = [orch.submit(r) for r in requests]
+            while len(saving) < len(handles):
+                for i, h in enumerate(handles):
+                    if i not in saving and h.done():
+                        saving[i] = _save(orch, h.result(), out_dir)
+                if display:
+                    display.update([s for s in (h.snapshot() for h in handles) if s])
+                time.sleep(0.1)
+            rows = _rows(handles, saving, timeout=600)
+        except KeyboardInterrupt:
+            # Withdraw our jobs from the servers (queued ones deleted, running ones
+            # interrupted) instead of leaving them to run for nobody.
+            print("\ncancelling the jobs on the servers…", file=sys.stderr)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+            for h in handles:
+                h.cancel()
+            for i, h in enumerate(handles):
+                try:
+                    snap = h.result(timeout=30)
+                except cf.TimeoutError:
+                    continue
+                if i not in saving:
+                    saving[i] = _save(orch, snap, out_dir)
+            raise BatchInterrupted(_rows(handles, saving, timeout=60)) from None
     if display:
-        display.update(finals, force=True)
-    rows = []
-    for snap in finals:
-        paths: list[str] = []
-        if snap.state is JobState.SUCCEEDED:
-            paths = [str(p) for p in orch.save_outputs(snap.outputs, out_dir).result(timeout=600)]
-        rows.append({
-            "label": snap.label,
-            "prompt_id": snap.prompt_id,
-            "server": snap.server,
-            "status": snap.state.value,
-            "attempts": [a.to_dict() for a in snap.attempts],
-            "outputs": paths,
-            "seconds": snap.seconds,
-            "error": snap.error.to_dict() if snap.error else None,
-        })
+        display.update([h.result() for h in handles], force=True)
     return rows
+
+
+def _save(orch: Orchestrator, snap: JobSnapshot, out_dir: Path) -> cf.Future[list[Path]]:
+    if snap.state is JobState.SUCCEEDED and snap.outputs:
+        return orch.save_outputs(snap.outputs, out_dir)
+    done: cf.Future[list[Path]] = cf.Future()
+    done.set_result([])
+    return done
+
+
+def _rows(handles: list[JobHandle], saving: dict[int, cf.Future[list[Path]]], timeout: float) -> list[dict[str, Any]]:
+    rows = []
+    for i, h in enumerate(handles):
+        snap = h.snapshot() if not h.done() else h.result()
+        if snap is None:
+            continue
+        if not h.done():
+            rows.append(_row(snap, [], None))
+            continue
+        paths: list[str] = []
+        save_error = None
+        try:
+            paths = [str(p) for p in saving[i].result(timeout=timeout)] if i in saving else []
+        except cf.TimeoutError:
+            save_error = "outputs not saved: timed out"
+        except (ComfyBackendError, OSError) as exc:
+            save_error = f"outputs not saved: {exc}"
+        latest = h.snapshot() or snap  # attempts may have learnt what became of abandoned prompts
+        rows.append(_row(latest if latest.state.final else snap, paths, save_error))
+    return rows
+
+
+def _report(rows: list[dict[str, Any]], out_dir: Path, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"jobs": rows}, indent=2))
+    else:
+        n_out = sum(len(r["outputs"]) for r in rows)
+        print(f"{sum(r['status'] == 'succeeded' for r in rows)}/{len(rows)} jobs succeeded; "
+              f"{n_out} output file(s) in {out_dir.resolve()}")
+        for r in rows:
+            if r["status"] != "succeeded" and r["error"]:
+                print(sanitize_line(f"{r['label']}: {r['status']}: {r['error']['message']}"), file=sys.stderr)
+        dups = sum(1 for r in rows for a in r["attempts"] if a.get("duplicate"))
+        if dups:
+            print(f"warning: {dups} abandoned prompt(s) still ran on their server (duplicate executions)",
+                  file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -157,16 +254,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("note: the workflow has no seed input; identical runs are served from the server's cache",
                   file=sys.stderr)
         rows = run_batch(orch, runs, out_dir, target=target, label=label, show_progress=True)
+    except BatchInterrupted as stop:
+        _report(stop.rows, out_dir, args.json)
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         orch.close()
-    ok = all(r["status"] == "succeeded" for r in rows)
-    if args.json:
-        print(json.dumps({"jobs": rows}, indent=2))
-    else:
-        n_out = sum(len(r["outputs"]) for r in rows)
-        print(f"{sum(r['status'] == 'succeeded' for r in rows)}/{len(rows)} jobs succeeded; "
-              f"{n_out} output file(s) in {out_dir.resolve()}")
-        for r in rows:
-            if r["status"] != "succeeded" and r["error"]:
-                print(sanitize_line(f"{r['label']}: {r['status']}: {r['error']['message']}"), file=sys.stderr)
-    return 0 if ok else 1
+    _report(rows, out_dir, args.json)
+    return 0 if all(r["status"] == "succeeded" for r in rows) else 1
