@@ -11,22 +11,28 @@ import asyncio
 import json
 import logging
 import ssl
+import urllib.parse
 import uuid
 from typing import Any
 
 import aiohttp
+import yarl
 
+from .bounded import Sink, read_capped, read_prefix, same_origin, size_text, stream_capped
 from .config import ServerConfig, auth_headers
 from .errors import (
     ConnectionLost,
     NodeError,
     RequestTimeout,
+    ResponseTooLarge,
     ServerHTTPError,
     ValidationRejected,
 )
 
 log = logging.getLogger(__name__)
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
 
 def new_client_id() -> str:
     """A client_id unique to one of our connections (never the web UI's)."""
@@ -110,6 +116,14 @@ class ComfyClient:
     def _where(self, path: str) -> str:
         return f"server '{self.id}' ({self.base_url}{path})"
 
+    def headers_for(self, url: yarl.URL) -> dict[str, str]:
+        """Our credentials for ``url``: only on this server's own origin (scheme, host, port).
+
+        A redirect elsewhere (another port counts) gets no credentials at all, whatever the
+        auth kind, so a server cannot send us on to collect them.
+        """
+        return self.headers() if same_origin(url, yarl.URL(self.base_url)) else {}
+
     async def request(
         self,
         method: str,
@@ -120,44 +134,77 @@ class ComfyClient:
         data: Any = None,
         timeout: float | None = None,
         expect: str = "json",
+        limit: int | None = None,
+        sink: Sink | None = None,
     ) -> Any:
-        """Send one request and return its parsed body (json), bytes, or text."""
-        url = self.base_url + path
+        """Send one request and return its parsed body (json), bytes, or text.
+
+        Every answer is bounded: at most ``limit`` bytes (default: the server's JSON limit)
+        are read, and an answer beyond it is cut with ResponseTooLarge. With ``sink``, the
+        body is streamed to it in chunks instead of being kept, and the byte count returned.
+        Redirects are followed by hand (at most 5) so that credentials never leave the origin.
+        """
+        limits = self.config.limits
+        cap = limit if limit is not None else limits.max_json_bytes
+        url = yarl.URL(self.base_url + path)
         to = aiohttp.ClientTimeout(total=timeout or self.timeout)
         try:
-            async with self.session.request(
-                method,
-                url,
-                params=params,
-                json=json_body,
-                data=data,
-                headers=self.headers(),
-                ssl=self.ssl_context(),
-                timeout=to,
-            ) as resp:
-                if resp.status >= 400:
-                    body = await resp.read()
-                    raise self._http_error(resp.status, path, body)
-                if expect == "bytes":
-                    return await resp.read()
-                text = await resp.text()
-                if expect == "text":
-                    return text
-                if not text:
-                    return None
-                try:
-                    return json.loads(text)
-                except json.JSONDecodeError:
-                    raise ServerHTTPError(
-                        f"{self._where(path)} answered with something that is not JSON", server=self.id, status=resp.status
-                    ) from None
+            for _ in range(_MAX_REDIRECTS + 1):
+                async with self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    data=data,
+                    headers=self.headers_for(url),
+                    ssl=self.ssl_context(),
+                    timeout=to,
+                    allow_redirects=False,
+                ) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status in _REDIRECTS and location:
+                        url = resp.url.join(yarl.URL(location))
+                        params = None  # the new location carries its own query
+                        if resp.status == 303 or (resp.status in (301, 302) and method != "GET"):
+                            method, json_body, data = "GET", None, None
+                        continue
+                    if resp.status >= 400:
+                        body = await read_prefix(resp, limits.max_error_body_bytes)
+                        raise self._http_error(resp.status, path, body)
+                    too_large = self._too_large(path, cap)
+                    if sink is not None:
+                        return await stream_capped(resp, cap, sink, too_large)
+                    raw = await read_capped(resp, cap, too_large)
+                    if expect == "bytes":
+                        return raw
+                    if expect == "text":
+                        return raw.decode(resp.get_encoding() if resp.charset else "utf-8", "replace")
+                    if not raw.strip():
+                        return None
+                    try:
+                        return json.loads(raw)
+                    except (ValueError, RecursionError):
+                        # ValueError covers malformed JSON and integers past Python's digit limit.
+                        raise ServerHTTPError(
+                            f"{self._where(path)} answered with something that is not usable JSON",
+                            server=self.id, status=resp.status,
+                        ) from None
+            raise ServerHTTPError(f"{self._where(path)} redirected more than {_MAX_REDIRECTS} times", server=self.id)
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise RequestTimeout(f"{self._where(path)} did not answer within {to.total:g} s", server=self.id) from None
         except aiohttp.ClientSSLError as exc:
             raise ConnectionLost(f"{self._where(path)}: TLS error: {exc}", server=self.id) from None
+        except aiohttp.InvalidURL as exc:
+            raise ServerHTTPError(f"{self._where(path)}: unusable URL {exc}", server=self.id) from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
             raise ConnectionLost(f"{self._where(path)} is unreachable: {reason}", server=self.id) from None
+
+    def _too_large(self, path: str, limit: int) -> ResponseTooLarge:
+        return ResponseTooLarge(
+            f"{self._where(path)} sent more than {size_text(limit)} (the limit for this answer); the transfer was cut",
+            server=self.id,
+        )
 
     def _http_error(self, status: int, path: str, body: bytes) -> Exception:
         if status == 400 and path.endswith("/prompt"):
@@ -180,7 +227,7 @@ class ComfyClient:
         if status in (401, 403):
             hint = "check the server's auth settings" if status == 401 else "check auth, or an Origin/proxy rule"
             return ServerHTTPError(f"{self._where(path)} refused access (HTTP {status}): {hint}", server=self.id, status=status)
-        snippet = body[:200].decode("utf-8", "replace").strip().splitlines()
+        snippet = body[:200].decode("utf-8", "replace").strip().splitlines()  # shown sanitised by printers
         return ServerHTTPError(
             f"{self._where(path)} answered HTTP {status}" + (f": {snippet[0]}" if snippet else ""),
             server=self.id,
@@ -251,7 +298,8 @@ class ComfyClient:
         """``/object_info``, fetched once per server and cached (it is ~340 KB)."""
         async with self._object_info_lock:
             if self._object_info is None or refresh:
-                info = await self.request("GET", "/object_info", timeout=max(self.timeout, 60))
+                info = await self.request("GET", "/object_info", timeout=max(self.timeout, 60),
+                                          limit=self.config.limits.max_object_info_bytes)
                 self._object_info = info if isinstance(info, dict) else {}
             return self._object_info
 
@@ -329,9 +377,54 @@ class ComfyClient:
         return f"{sub}/{body['name']}" if sub else str(body["name"])
 
     async def view(self, filename: str, subfolder: str, type: str, *, timeout: float | None = None) -> bytes:
-        """Download one output file (exact subfolder and type, as the history gave them)."""
+        """Download one output file into memory (exact subfolder and type, as the history gave them).
+
+        Bounded by ``max_output_memory_bytes``; use :meth:`view_to` to save files.
+        """
         params = {"filename": filename, "subfolder": subfolder, "type": type}
-        data = await self.request("GET", "/view", params=params, expect="bytes", timeout=timeout or max(self.timeout, 300))
+        data = await self.request("GET", "/view", params=params, expect="bytes", timeout=timeout or max(self.timeout, 300),
+                                  limit=self.config.limits.max_output_memory_bytes)
         if not isinstance(data, bytes):
             raise ServerHTTPError(f"server '{self.id}' gave no file for {filename}", server=self.id, status=200)
         return data
+
+    async def view_to(self, filename: str, subfolder: str, type: str, sink: Sink, *, timeout: float | None = None) -> int:
+        """Stream one output file to ``sink`` in chunks (memory stays flat); returns its size.
+
+        Bounded by ``max_output_bytes``: a longer (or endless) body is cut with ResponseTooLarge.
+        """
+        params = {"filename": filename, "subfolder": subfolder, "type": type}
+        total = await self.request("GET", "/view", params=params, sink=sink, timeout=timeout or max(self.timeout, 300),
+                                   limit=self.config.limits.max_output_bytes)
+        return int(total)
+
+    # -- user data: the web UI's workflow store (``<base>/user/default/…``) ----------
+    @staticmethod
+    def _userdata_path(path: str) -> str:
+        # ComfyUI needs the whole path as one encoded segment: a literal "/" falls through to
+        # the static files (404).
+        return "/userdata/" + urllib.parse.quote(path, safe="")
+
+    async def userdata_get(self, path: str) -> bytes:
+        """The bytes of one user file, e.g. ``workflows/x.json`` (ServerHTTPError 404 when absent)."""
+        data = await self.request("GET", self._userdata_path(path), expect="bytes")
+        return data if isinstance(data, bytes) else b""
+
+    async def userdata_put(self, path: str, data: bytes, *, overwrite: bool = True) -> str:
+        """Write one user file (subfolders are created); returns the path the server stored.
+
+        With ``overwrite=False`` an existing file is kept and the server answers 409.
+        """
+        answer = await self.request("POST", self._userdata_path(path), data=data,
+                                    params={"overwrite": "true" if overwrite else "false"})
+        return answer if isinstance(answer, str) else path
+
+    async def userdata_list(self, directory: str) -> list[str]:
+        """File paths under ``directory`` (recursive, relative to it); empty when it does not exist."""
+        try:
+            body = await self.request("GET", "/userdata", params={"dir": directory, "recurse": "true"})
+        except ServerHTTPError as exc:
+            if exc.status == 404:  # "Directory not found" before the first save
+                return []
+            raise
+        return [str(x) for x in body] if isinstance(body, list) else []

@@ -24,7 +24,7 @@ from .errors import ComfyBackendError, NoServerAvailable
 from .events import Event, JobEvent, NodeDefsEvent, ServerEvent
 from .jobs import new_job_id
 from .models import Health, JobSnapshot, JobState, OutputRef, Progress, ServerSnapshot
-from .outputs import save_output
+from .outputs import download_output, save_output
 from .pool import ServerPool
 from .requests import RunRequest
 from .run_spec import spec_for
@@ -367,6 +367,12 @@ class Orchestrator:
         wanted = list(refs)
 
         async def save_one(ref: OutputRef) -> Path:
+            server = self.pool.servers.get(ref.server)
+            if ref.type != "websocket" and server is not None:
+                # Streamed to disk within the size limit: memory stays flat whatever the server sends.
+                client = server.client
+                return await download_output(
+                    lambda sink: client.view_to(ref.filename, ref.subfolder, ref.type, sink), ref, folder)
             data = await self.pool.fetch_output(ref)
             # Files are written off the loop so other jobs keep moving meanwhile.
             return await asyncio.get_running_loop().run_in_executor(None, save_output, data, ref, folder)

@@ -129,7 +129,7 @@ class EventStream:
                     ssl=self.client.ssl_context(),
                     heartbeat=WS_HEARTBEAT_S,
                     timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-                    max_msg_size=0,
+                    max_msg_size=self.client.config.limits.max_ws_message_bytes,  # a bigger message closes the socket
                 ) as ws:
                     self._ws = ws
                     await ws.send_str(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 _CHUNK = b"\0" * (256 * 1024)
 
@@ -64,7 +65,7 @@ async def _stream(request: web.Request, rule: Rule) -> web.StreamResponse:
     return resp
 
 
-def middleware(hostile: Hostile) -> Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[web.StreamResponse]]:
+def middleware(hostile: Hostile) -> Middleware:
     """An aiohttp middleware applying ``hostile``'s rules."""
 
     @web.middleware
