@@ -90,6 +90,40 @@ def detect(data: Any) -> Kind | None:
     return None
 
 
+#: the largest workflow file (or image carrying one) read; bigger ones are refused before parsing
+MAX_FILE_BYTES = 64 * 2**20
+#: the largest text a PNG text chunk may inflate to (a small compressed chunk can inflate to GBs)
+MAX_TEXT_BYTES = 64 * 2**20
+#: the most nodes a workflow may have (subgraph definitions included), checked before validation
+MAX_NODES = 100_000
+
+
+def _check_size(data: Any, source: str) -> None:
+    """Refuse a workflow with more than MAX_NODES nodes before any expensive validation."""
+    count = 0
+    if isinstance(data, dict):
+        nodes = data.get("nodes")
+        if isinstance(nodes, list):
+            count = len(nodes)
+            subgraphs = (data.get("definitions") or {}).get("subgraphs") if isinstance(data.get("definitions"), dict) else None
+            for sg in subgraphs if isinstance(subgraphs, list) else []:
+                if isinstance(sg, dict) and isinstance(sg.get("nodes"), list):
+                    count += len(sg["nodes"])
+        else:
+            count = len(data)
+    if count > MAX_NODES:
+        raise WorkflowError(f"{source}: {count} nodes is more than the limit of {MAX_NODES:,} nodes")
+
+
+def _inflate(data: bytes, source: str) -> bytes:
+    """zlib-inflate a PNG text chunk, refusing one that inflates beyond MAX_TEXT_BYTES."""
+    d = zlib.decompressobj()
+    out = d.decompress(data, MAX_TEXT_BYTES)
+    if d.unconsumed_tail:
+        raise WorkflowError(f"{source}: a PNG text chunk inflates to more than {MAX_TEXT_BYTES // 2**20} MB; refused")
+    return out
+
+
 def parse_json_text(text: str | bytes, source: str) -> Any:
     """JSON with Python's extensions (``NaN`` appears in real prompts); errors name line and column."""
     try:
@@ -100,10 +134,13 @@ def parse_json_text(text: str | bytes, source: str) -> Any:
         raise WorkflowError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise WorkflowError(f"{source}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        raise WorkflowError(f"{source}: unusable JSON: {str(exc).split(';')[0]}") from None
 
 
 def from_json(data: Any, source: str = "workflow") -> WorkflowFile:
     """Classify and validate already-parsed JSON."""
+    _check_size(data, source)
     kind = detect(data)
     if kind == "ui":
         return _ui_file(data, source)
@@ -126,6 +163,8 @@ def from_json(data: Any, source: str = "workflow") -> WorkflowFile:
 
 def load_bytes(raw: bytes, source: str = "workflow") -> WorkflowFile:
     """Load a workflow from file contents: JSON, PNG or WebP."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise WorkflowError(f"{source}: {len(raw) / 2**20:.0f} MB is more than the limit of {MAX_FILE_BYTES // 2**20} MB")
     if raw.startswith(_PNG_SIG):
         return _from_texts(_png_texts(raw, source), source, "png")
     if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
@@ -139,6 +178,9 @@ def load_workflow(path: str | Path) -> WorkflowFile:
     if not p.is_file():
         raise WorkflowError(f"{p}: workflow file not found")
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused before reading it into memory
+            raise WorkflowError(f"{p}: {size / 2**20:.0f} MB is more than the limit of {MAX_FILE_BYTES // 2**20} MB")
         raw = p.read_bytes()
     except OSError as exc:
         raise WorkflowError(f"{p}: cannot read: {exc.strerror}") from None
@@ -150,12 +192,14 @@ def _from_texts(texts: dict[str, str], source: str, container: Literal["png", "w
     wf = WorkflowFile(source, container)
     if "workflow" in texts:
         data = parse_json_text(texts["workflow"], f"{source}: workflow metadata")
+        _check_size(data, f"{source}: workflow metadata")
         if detect(data) == "ui":
             where = f"{source}: workflow metadata"
             wf.ui = validate_ui(data, where)
             wf._models["ui"] = parse_ui(wf.ui, where)
     if "prompt" in texts:
         data = parse_json_text(texts["prompt"], f"{source}: prompt metadata")
+        _check_size(data, f"{source}: prompt metadata")
         if detect(data) == "api":
             wf.api = validate_api(data, f"{source}: prompt metadata")
     if wf.ui is None and wf.api is None:
@@ -180,13 +224,13 @@ def _png_texts(raw: bytes, source: str) -> dict[str, str]:
                 out[k.decode("latin-1")] = v.decode("utf-8", "replace")
             elif ctype == b"zTXt":
                 k, _, rest = body.partition(b"\0")
-                out[k.decode("latin-1")] = zlib.decompress(rest[1:]).decode("utf-8", "replace")
+                out[k.decode("latin-1")] = _inflate(rest[1:], source).decode("utf-8", "replace")
             elif ctype == b"iTXt":
                 k, _, rest = body.partition(b"\0")
                 compressed, rest = rest[0], rest[2:]
                 _lang, _, rest = rest.partition(b"\0")
                 _tkey, _, text = rest.partition(b"\0")
-                out[k.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8", "replace")
+                out[k.decode("latin-1")] = (_inflate(text, source) if compressed else text).decode("utf-8", "replace")
         except (zlib.error, IndexError):
             raise WorkflowError(f"{source}: corrupt PNG text chunk {ctype.decode('latin-1')}") from None
         if ctype == b"IEND":
