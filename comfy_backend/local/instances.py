@@ -50,6 +50,10 @@ SUBDIRS = ("custom_nodes", "input", "output", "temp", "user", "models", "models/
 WS_NODE_FILE = "websocket_image_save.py"
 _STATE_VERSION = 1
 _STOP_GRACE = 10.0
+#: how long an instance of ours may take to answer before it counts as hung (and is restarted)
+_PATIENCE = 30.0
+#: timeout of one health request to a local instance (a busy CPU instance answers in seconds)
+_CHECK_TIMEOUT = 5.0
 
 
 @dataclass
@@ -135,6 +139,22 @@ def servers_config_text(servers: Sequence[LocalServer]) -> str:
 
 def _is_ours(srv: LocalServer) -> bool:
     return is_instance_process(srv.pid, srv.base_dir)
+
+
+def answers_patiently(url: str, patience: float = _PATIENCE) -> bool:
+    """Whether the instance at ``url`` answers ``/system_stats`` within ``patience`` seconds.
+
+    Tried again and again with a generous timeout per try: a CPU instance in the middle
+    of a batch answers late (seconds), and restarting it would lose its jobs.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        left = deadline - time.monotonic()
+        if system_stats(url, timeout=max(1.0, min(_CHECK_TIMEOUT, left))) is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
 
 
 def _terminate(servers: Sequence[LocalServer], grace: float = _STOP_GRACE) -> int:
@@ -250,7 +270,9 @@ def start_local_servers(count: int, base_port: int = DEFAULT_BASE_PORT, state_di
             old = servers.get(i)
             wanted = _new_record(state_dir, i, base_port + i, extra_args)
             if old and _is_ours(old) and old.port == wanted.port and old.extra_args == wanted.extra_args \
-                    and system_stats(old.url) is not None:
+                    and answers_patiently(old.url, min(timeout, _PATIENCE)):
+                # Liveness is decided by the process (our pid, our command line) and a patient
+                # check: an instance busy with a batch may take seconds to answer, and is not dead.
                 say(f"{old.id} already running at {old.url} (pid {old.pid})")
                 continue
             if old:
@@ -292,7 +314,7 @@ def local_servers_status(state_dir: Path | None = None) -> list[dict[str, Any]]:
         alive = _is_ours(srv)
         rows.append({"id": srv.id, "index": srv.index, "url": srv.url, "port": srv.port,
                      "pid": srv.pid if alive else None, "alive": alive,
-                     "ready": alive and system_stats(srv.url) is not None,
+                     "ready": alive and system_stats(srv.url, timeout=_CHECK_TIMEOUT) is not None,
                      "base_dir": str(srv.base_dir), "log": str(srv.log_path)})
     return rows
 

@@ -94,10 +94,12 @@ def port_in_use(port: int, host: str = HOST) -> bool:
 
 def port_conflict_message(port: int) -> str:
     """One line saying who holds ``port`` (another ComfyUI and its base dir, if it is one)."""
-    stats = system_stats(f"http://{HOST}:{port}", timeout=1.0)
+    stats = system_stats(f"http://{HOST}:{port}", timeout=5.0)
     who = "another program"
-    if stats is not None:
-        argv = stats.get("system", {}).get("argv", [])
+    if isinstance(stats, dict):
+        system = stats.get("system")
+        argv = system.get("argv") if isinstance(system, dict) else None
+        argv = [str(a) for a in argv] if isinstance(argv, list) else []
         base = argv[argv.index("--base-directory") + 1] if "--base-directory" in argv[:-1] else None
         who = f"another ComfyUI (base directory {base})" if base else "another ComfyUI"
     return (f"port {port} is already in use by {who}; stop it "
