@@ -25,6 +25,8 @@ from .errors import (
     WorkflowError,
 )
 from .events import Event, JobEvent, NodeDefsEvent, PreviewEvent, ServerEvent
+from .examples import example_workflows_dir
+from .files import atomic_write_text
 from .local_default import servers_file_or_local
 from .models import (
     Attempt,
@@ -37,6 +39,7 @@ from .models import (
     Progress,
     ServerSnapshot,
 )
+from .outputs import save_output
 from .requests import RunRequest, Target, Upload
 from .runtime import Dispatcher, JobHandle, MetricsSeries, Orchestrator
 
@@ -46,6 +49,6 @@ __all__ = [
     "JobSnapshot", "JobState", "MediaKind", "MetricsSeries", "NoServerAvailable", "NodeDefsEvent", "Orchestrator",
     "OutputPathError", "OutputRef", "ParameterError", "PreviewEvent", "Progress", "ProvisionError", "RequestTimeout",
     "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError", "ServerSnapshot", "ServersConfig",
-    "Target", "Upload", "ValidationRejected", "WorkflowError", "find_servers_file", "load_servers_config",
-    "resolve_servers_config", "servers_file_or_local",
+    "Target", "Upload", "ValidationRejected", "WorkflowError", "atomic_write_text", "example_workflows_dir",
+    "find_servers_file", "load_servers_config", "resolve_servers_config", "save_output", "servers_file_or_local",
 ]

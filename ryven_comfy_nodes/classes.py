@@ -14,11 +14,11 @@ from pathlib import Path
 
 from ryvencore import Node, Session
 
-from comfy_backend.examples import example_workflows_dir
+from comfy_backend import example_workflows_dir
 
 from .utility_nodes import UTILITY_NODES
 from .workflow_node import WorkflowNode
-from .workflow_spec import ObjectInfo, WorkflowSpec, load_workflow_file, refine_spec, use_node_definitions
+from .workflow_spec import WorkflowSpec, load_workflow_file
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,15 @@ def full_identifier(base: str) -> str:
 
 
 def workflow_class(spec: WorkflowSpec) -> type[WorkflowNode]:
-    """The node class of a workflow id (created on first use; later specs of that id keep the class)."""
+    """The node class of a workflow id (created on first use; later specs of that id keep the class).
+
+    The template is the spec as given: bounds and choices of servers' node definitions are
+    given to nodes (the editor refines them from the core's cache), not to classes, so a class
+    never depends on which server answered before it was made.
+    """
     cls = _classes.get(spec.id)
     if cls is not None:
         return cls
-    spec = refine_spec(spec)  # bounds and choices, if a server's node definitions are known
     ins, outs = WorkflowNode.ports_for(spec)
     base_id = WF_PREFIX + spec.id
     cls = type(f"WF_{spec.id}", (WorkflowNode,), {
@@ -56,14 +60,6 @@ def workflow_class(spec: WorkflowSpec) -> type[WorkflowNode]:
     })
     _classes[spec.id] = cls
     return cls
-
-
-def refine_classes(object_info: ObjectInfo, server: str = "") -> None:
-    """Remember a server's node definitions and give every workflow class the known bounds and choices."""
-    use_node_definitions(object_info, server)
-    for cls in _classes.values():
-        if cls.spec_template is not None:
-            cls.spec_template = refine_spec(cls.spec_template)
 
 
 def workflow_classes() -> list[type[WorkflowNode]]:
@@ -115,7 +111,6 @@ def default_workflow_folders() -> list[Path]:
 
 def unique_spec(spec: WorkflowSpec) -> WorkflowSpec:
     """``spec``, with its id suffixed (``_2``, ``_3``...) if another workflow already uses the id."""
-    spec = refine_spec(spec)  # templates are refined: compare like with like
     base, n = spec.id, 2
     while spec.id in _classes and _classes[spec.id].spec_template != spec:
         spec = spec.model_copy(update={"id": f"{base}_{n}"})

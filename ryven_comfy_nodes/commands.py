@@ -63,7 +63,7 @@ def register_run(sub: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a project's flows headless with terminal progress; exit 1 when a node did not succeed."""
-    from comfy_backend.cli.progress import ProgressDisplay
+    from comfy_backend.cli import ProgressDisplay
 
     from .headless import apply_assignment, open_project, report, run_flows  # imports ryvencore
 

@@ -19,7 +19,6 @@ from ryvencore.Base import Event
 
 from comfy_backend import Health, JobEvent, NodeDefsEvent, Orchestrator, ServerEvent, ServerSnapshot
 
-from .classes import refine_classes
 from .fetching import OutputFiles
 from .runner import FlowRunner
 from .threads import Post
@@ -29,22 +28,17 @@ log = logging.getLogger(__name__)
 ObjectInfo = dict[str, Any]
 
 
-USABLE = (Health.ONLINE, Health.DEGRADED)
-
-
-def fetch_object_infos(orch: Orchestrator, timeout: float = 60.0) -> dict[str, ObjectInfo]:
-    """Every usable server's node definitions, waiting for them to load: for the headless runner only."""
-    usable = [s.id for s in orch.servers() if s.health in USABLE]
-    waits = {sid: orch.fetch_node_definitions(sid) for sid in usable}
-    return {sid: fut.result(timeout)[1] for sid, fut in sorted(waits.items())}
+def _usable(snap: ServerSnapshot) -> bool:
+    return snap.enabled and snap.health in (Health.ONLINE, Health.DEGRADED)
 
 
 class AppContext:
     """Owns the orchestrator's subscription, the runner, the file cache and what is known of the servers.
 
     Events (ryvencore style, emitted on the flow's thread):
-    ``server_changed(ServerSnapshot)`` for every server event, ``object_info_changed(server_id, object_info)``
-    when a server's node definitions arrived or changed.
+    ``server_changed(ServerSnapshot)`` for every server event, ``node_definitions_changed(server_id)``
+    when a server's node definitions arrived or changed in the core's cache (read them with
+    ``node_definitions``; this context keeps no copy).
     """
 
     def __init__(self, orch: Orchestrator, post: Post, *, owns_backend: bool = True,
@@ -55,48 +49,42 @@ class AppContext:
         self.dispatcher: Any = None  # the editor's Qt dispatcher (stopped by whoever installed it)
         self.files = OutputFiles(orch, post)
         self.runner = FlowRunner(orch, post, self.files,
-                                 output_root=output_root or Path("~/ryven-comfy-outputs").expanduser(),
-                                 node_definitions=self.object_info)
+                                 output_root=output_root or Path("~/ryven-comfy-outputs").expanduser())
         self.servers: dict[str, ServerSnapshot] = {}  # latest snapshot per server id (health colours)
         self.server_changed = Event(ServerSnapshot)
-        # each usable server's /object_info, copied to the flow's thread once it is online
-        self.object_infos: dict[str, ObjectInfo] = {}
-        self.object_info_changed = Event(str, dict)
-        self.object_info_changed.sub(_refine_classes)
+        self.node_definitions_changed = Event(str)
         self._unsub = orch.subscribe(self._on_event, dispatcher=post)
-        # servers checked and definitions loaded before we subscribed: read them once (never waits)
+        # servers checked and definitions loaded before we subscribed: announce them once (never waits)
         post(self._catch_up)
 
     def _catch_up(self) -> None:
         for snap in self.orch.servers():
             self.servers.setdefault(snap.id, snap)
-            if snap.id not in self.object_infos:
-                self._take_node_definitions(snap.id)
+            if self.orch.node_definitions(snap.id) is not None:
+                self.node_definitions_changed.emit(snap.id)
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, JobEvent):
             self.runner.on_job_event(event)
         elif isinstance(event, ServerEvent):
-            self.servers[event.server.id] = event.server
-            if event.server.health in USABLE and event.server.id not in self.object_infos:
-                self._take_node_definitions(event.server.id)
-            self.server_changed.emit(event.server)
+            snap = event.server
+            before = self.servers.get(snap.id)
+            self.servers[snap.id] = snap
+            self.server_changed.emit(snap)
+            # definitions load just before a server is marked online: usable now, they count now
+            if _usable(snap) and not (before is not None and _usable(before)) \
+                    and self.orch.node_definitions(snap.id) is not None:
+                self.node_definitions_changed.emit(snap.id)
         elif isinstance(event, NodeDefsEvent):
-            self._take_node_definitions(event.server_id)  # loaded or changed
+            self.node_definitions_changed.emit(event.server_id)  # loaded or changed
 
-    def _take_node_definitions(self, server_id: str) -> None:
-        """Copy a server's node definitions from the backend's cache (never waits); announce them."""
-        info = self.orch.node_definitions(server_id)
-        if not info:
-            return
-        self.object_infos[server_id] = info
-        self.object_info_changed.emit(server_id, info)
-
-    def object_info(self, server: str | None = None) -> ObjectInfo | list[ObjectInfo] | None:
-        """Node definitions known on the flow's thread: a pinned ``server``'s, else every usable server's."""
+    def node_definitions(self, server: str | None = None) -> list[ObjectInfo]:
+        """Node definitions from the core's cache (never waits): a pinned ``server``'s, else every
+        usable server's, in config order; empty when none has arrived yet."""
         if server is not None:
-            return self.object_infos.get(server)
-        return [self.object_infos[s] for s in sorted(self.object_infos)] or None
+            info = self.orch.node_definitions(server)
+            return [info] if info else []
+        return list(self.orch.all_node_definitions().values())
 
     def close(self) -> None:
         self.runner.shutdown()
@@ -106,10 +94,6 @@ class AppContext:
             log.debug("unsubscribe failed: %s", exc)
         if self.owns_backend:
             self.orch.close()
-
-
-def _refine_classes(server_id: str, info: ObjectInfo) -> None:
-    refine_classes(info, server_id)
 
 
 _current: AppContext | None = None

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from comfy_backend.models import OutputRef
-from comfy_backend.runtime import Orchestrator
+from comfy_backend import Orchestrator, OutputRef
 
 from .threads import Post, when_done
 from .values import refs_of

@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from comfy_backend.errors import WorkflowError
+from comfy_backend import WorkflowError
 
 from .context import current_context
 from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
@@ -35,8 +35,8 @@ BLANK_TEMPLATE = {
 def object_info_from_a_server() -> dict[str, Any] | None:
     """``/object_info`` of a usable server, for UI-format workflows: what already arrived (never waits)."""
     ctx = current_context(create=False)
-    known = ctx.object_info() if ctx is not None else None
-    return known[0] if isinstance(known, list) and known else None
+    known = ctx.node_definitions() if ctx is not None else []
+    return known[0] if known else None
 
 
 #: what the dialog does on OK: (name, workflow file or "", target) -> the placed node; errors are shown in the dialog

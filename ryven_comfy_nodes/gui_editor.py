@@ -71,21 +71,30 @@ def install(editor: Any) -> None:
     state["autosave_timer"] = timer
     ctx = current_context()
     if ctx is not None:  # bounds and choices on every workflow node once a server's definitions arrive
-        ctx.object_info_changed.sub(lambda sid, info: refine_nodes(editor))
+        ctx.node_definitions_changed.sub(lambda sid: refine_nodes(editor))
+        session = editor.core_session
+        for flow in session.flows:
+            flow.node_added.sub(refine_node)
+        session.flow_created.sub(lambda flow: flow.node_added.sub(refine_node))
         refine_nodes(editor)
 
 
-def refine_nodes(editor: Any) -> None:
-    """Give every workflow node the bounds and choices of its target's (or any usable) server."""
+def refine_node(node: Any) -> None:
+    """Give a workflow node the bounds and choices of its target's (or every usable) server,
+    read from the core's cache: a node placed after the definitions arrived gets them too."""
     ctx = current_context(create=False)
-    if ctx is None:
+    if ctx is None or not isinstance(node, WorkflowNode):
         return
+    infos = ctx.node_definitions(node.target.server)
+    if infos:
+        node.refine(infos)
+
+
+def refine_nodes(editor: Any) -> None:
+    """Refine every workflow node of every flow (a server's definitions arrived or changed)."""
     for flow in editor.core_session.flows:
         for node in flow.nodes:
-            if isinstance(node, WorkflowNode):
-                info = ctx.object_info(node.target.server)
-                if info:
-                    node.refine(info)
+            refine_node(node)
 
 
 def run_current_flow(editor: Any) -> Any:

@@ -60,7 +60,9 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         try:
             self.fields.clear()
             exposed = {(p.node_id, p.input_name) for p in node.spec.params}
-            for f in settable_fields(node.spec.prompt):
+            ctx = current_context(create=False)
+            infos = ctx.node_definitions(node.target.server) if ctx is not None else []
+            for f in settable_fields(node.spec.prompt, infos[0] if infos else None):
                 item = QListWidgetItem(f"{f.label}  = {f.default!r}"[:90])
                 item.setData(Qt.UserRole, f)
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)

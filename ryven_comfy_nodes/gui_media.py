@@ -11,7 +11,7 @@ from qtpy.QtCore import Qt, QUrl
 from qtpy.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
 from qtpy.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from comfy_backend.models import OutputRef
+from comfy_backend import OutputRef
 
 from .context import current_context
 from .fetching import fetch_image_source

@@ -7,7 +7,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 from ryven.gui_env import NodeGUI, NodeMainWidget
 
-from comfy_backend.models import Health
+from comfy_backend import Health
 
 from .context import current_context
 from .gui_inspector import WorkflowInspector

@@ -14,13 +14,9 @@ from typing import Any
 
 from ryvencore import Data, Flow, Node, Session
 
-from comfy_backend.errors import WorkflowError
-from comfy_backend.models import JobSnapshot
-from comfy_backend.runtime import Orchestrator
-from comfy_backend.workflow.params import ParameterError
+from comfy_backend import Health, JobSnapshot, Orchestrator, WorkflowError
 
-from .classes import refine_classes
-from .context import AppContext, current_context, fetch_object_infos, set_context
+from .context import AppContext, current_context, set_context
 from .project_format import is_orchestrator_file, load_orchestrator_session
 from .project_ryven import load_ryven_project
 from .run_state import RunStatus
@@ -30,7 +26,7 @@ from .threads import QueueDispatcher
 from .utility_nodes import SaveOutputsNode
 from .values import outputs_value
 from .workflow_node import WorkflowNode
-from .workflow_spec import check_values, slug
+from .workflow_spec import slug
 
 
 def open_project(path: str | Path) -> tuple[Session, list[Flow]]:
@@ -85,27 +81,29 @@ def apply_assignment(flows: list[Flow], expr: str) -> None:
                         f"(nodes: {', '.join(node_names(flows)) or 'none'})")
 
 
+def wait_node_definitions(orch: Orchestrator, timeout: float = 60.0) -> list[str]:
+    """Wait until every usable server's node definitions are in the core's cache; their ids."""
+    usable = [s.id for s in orch.servers() if s.enabled and s.health in (Health.ONLINE, Health.DEGRADED)]
+    waits = [orch.fetch_node_definitions(sid) for sid in usable]
+    return [fut.result(timeout)[0] for fut in waits]
+
+
 def check_node_values(orch: Orchestrator, flows: list[Flow], timeout: float = 60.0) -> None:
-    """Give workflow nodes the bounds and choices of a usable server, and check their own values.
+    """Check every workflow node's own values with the core, as a run would, before any job.
 
     Raises WorkflowError (one line: node, parameter, why) before any job is submitted.
     Values arriving from connected upstream nodes are checked when the node starts.
     """
-    infos = fetch_object_infos(orch, timeout)
-    for sid, info in infos.items():
-        refine_classes(info, sid)
+    ready = wait_node_definitions(orch, timeout)
     for name, node in node_names(flows).items():
         if not isinstance(node, WorkflowNode):
             continue
         pinned = node.target.server
-        if pinned is not None and pinned not in infos:
+        if pinned is not None and pinned not in ready:
             continue  # the pinned server is not usable: the run reports that
-        node.refine(infos[pinned] if pinned else list(infos.values()))
-        own = {p.id: node.values.get(p.id) for p in node.spec.params
-               if not node.connected(node.param_input_index(p.id))}
         try:
-            check_values(node.spec, own)
-        except ParameterError as exc:
+            orch.check(node.run_request(own_only=True))
+        except WorkflowError as exc:
             raise WorkflowError(f"{name}: {exc}") from None
 
 
@@ -119,7 +117,6 @@ def run_flows(orch: Orchestrator, flows: list[Flow], *, on_tick: Callable[[list[
     disp = QueueDispatcher()
     check_node_values(orch, flows)  # a value out of a server's bounds: WorkflowError before any job
     ctx = AppContext(orch, disp.post, owns_backend=False, output_root=out_dir)
-    ctx.object_infos.update(fetch_object_infos(orch))  # nodes are checked again when they start (upstream values)
     previous = current_context(create=False)
     set_context(ctx)
     try:

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from comfy_backend.config import ServersConfig
-from comfy_backend.runtime import Orchestrator
+from comfy_backend import Orchestrator, ServersConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ryvencore import Data, Flow, Node, Session
 from ryvencore.utils import serialize
 
-from comfy_backend.errors import WorkflowError
-from comfy_backend.files import atomic_write_text
+from comfy_backend import WorkflowError, atomic_write_text
 
 from .classes import full_identifier, new_session, register, workflow_class
 from .utility_nodes import ImageFileNode, NumberNode, PreviewNode, SaveOutputsNode, SeedNode, TextNode

@@ -15,7 +15,7 @@ from typing import Any
 from ryvencore import Flow, Session
 from ryvencore.utils import deserialize
 
-from comfy_backend.errors import WorkflowError
+from comfy_backend import WorkflowError
 
 from .classes import WF_PREFIX, new_session, workflow_class
 from .project_format import read_project_json

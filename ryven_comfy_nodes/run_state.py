@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from comfy_backend.models import OutputRef, Progress
+from comfy_backend import OutputRef, Progress
 
 
 class RunStatus(enum.StrEnum):

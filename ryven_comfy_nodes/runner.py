@@ -10,8 +10,9 @@ a status naming it; running the node again is the retry.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,8 @@ from comfy_backend import (
     Orchestrator,
     ParameterError,
     RunRequest,
-    Target,
     Upload,
 )
-from comfy_backend.workflow.seeds import random_seed
 
 from .fetching import OutputFiles, fetch_image_source
 from .run_state import JOB_STATE_STATUS, RunStatus
@@ -38,7 +37,6 @@ from .threads import Post, when_done
 from .utility_nodes import SaveOutputsNode, UtilityNode
 from .values import is_image_source
 from .workflow_node import WorkflowNode
-from .workflow_spec import ObjectInfo, build_prompt, check_values, prompt_for_outputs
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +95,14 @@ def status_of(node: Node) -> RunStatus:
     return RunStatus.DONE
 
 
-#: a server's node definitions as known on the flow's thread (a pinned server's, else every usable one's)
-NodeDefinitions = Callable[[str | None], ObjectInfo | list[dict[str, Any]]]
-
-
 class FlowRunner:
     """Starts and follows runs; every method runs on the flow's thread (backend results come via ``post``)."""
 
-    def __init__(self, orch: Orchestrator, post: Post, files: OutputFiles, *, output_root: Path,
-                 node_definitions: NodeDefinitions) -> None:
+    def __init__(self, orch: Orchestrator, post: Post, files: OutputFiles, *, output_root: Path) -> None:
         self.orch = orch
         self.post = post
         self.files = files
         self.output_root = output_root  # relative folders of Save nodes are taken inside this one
-        self.node_definitions = node_definitions
         self.runs: list[FlowRun] = []
         self._jobs: dict[str, WorkflowNode] = {}
         self._handles: dict[WorkflowNode, JobHandle] = {}
@@ -232,26 +224,15 @@ class FlowRunner:
 
     # -- workflow nodes -----------------------------------------------------------------------
     def _start_workflow(self, node: WorkflowNode, preview_outputs: list[str] | None) -> None:
-        info = self.node_definitions(node.target.server)
-        if info:
-            node.refine(info)  # bounds and choices of the server's node definitions
-        for pid in node.randomize:
-            p = node.spec.param(pid)
-            if p is not None and not node.connected(node.param_input_index(pid)):
-                node.set_value(pid, random_seed(p.constraints.min, p.constraints.max))
-        values = node.current_values()
+        # The core builds the prompt: values checked against the servers' node definitions
+        # (synchronously, before any image is fetched), random seeds drawn, pruned for preview.
+        request = node.run_request(outputs=preview_outputs or ())
         try:
-            check_values(node.spec, values)
+            self.orch.check(request)
         except ParameterError as exc:
             raise ParameterError(f"{exc} (not submitted)") from None
-        prompt = build_prompt(node.spec, values)
-        if preview_outputs:
-            ids = [o.node_id for o in node.spec.outputs if o.id in preview_outputs]
-            prompt = prompt_for_outputs(prompt, ids)
         sources = []
         for spec in node.spec.image_inputs:
-            if spec.node_id not in prompt:
-                continue
             value = node.image_source(spec.id)
             if value is None:
                 continue  # unconnected: the workflow's own file on the server is used
@@ -271,20 +252,24 @@ class FlowRunner:
             uploads[i] = Upload(node_id=spec.node_id, input=spec.input_name, data=data, filename=name)
             remaining[0] -= 1
             if remaining[0] == 0:
-                try:
-                    self._submit(node, prompt, [u for u in uploads if u is not None])
-                except ComfyBackendError as exc:
-                    self._fail(node, str(exc))
+                self._submit_or_fail(node, dataclasses.replace(request, uploads=tuple(u for u in uploads if u)))
 
         for i, (spec, value) in enumerate(sources):
             fetch_image_source(self.files, value, lambda d, e, n, i=i, s=spec: got(i, s, d, e, n))
         if not sources:
-            self._submit(node, prompt, [])
+            self._submit_or_fail(node, request)
 
-    def _submit(self, node: WorkflowNode, prompt: dict[str, Any], uploads: list[Upload]) -> None:
-        target = Target(server=node.target.server or None, tags=tuple(node.target.tags))
-        # the prompt is built here, so it goes out as it is (the core's prepare step is a follow-up)
-        handle = self.orch.submit(RunRequest(workflow=prompt, uploads=tuple(uploads), target=target, label=node.title))
+    def _submit_or_fail(self, node: WorkflowNode, request: RunRequest) -> None:
+        try:
+            self._submit(node, request)
+        except ParameterError as exc:
+            self._fail(node, f"{exc} (not submitted)")
+        except ComfyBackendError as exc:
+            self._fail(node, str(exc))
+
+    def _submit(self, node: WorkflowNode, request: RunRequest) -> None:
+        handle = self.orch.submit(request)
+        node.take_seeds(handle.seeds)  # the user sees the seed this run used
         self._jobs[handle.id] = node
         self._handles[node] = handle
         node.mark_queued(handle.id)

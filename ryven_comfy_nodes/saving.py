@@ -5,8 +5,7 @@ import concurrent.futures as cf
 from pathlib import Path
 from typing import Any
 
-from comfy_backend import Orchestrator, OutputRef
-from comfy_backend.outputs import save_output
+from comfy_backend import Orchestrator, OutputRef, save_output
 
 from .threads import all_done, mapped, resolved
 from .values import refs_of

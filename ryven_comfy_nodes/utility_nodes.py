@@ -11,7 +11,7 @@ from typing import Any
 from ryvencore import Data, Node, NodeInputType, NodeOutputType
 from ryvencore.Base import Event
 
-from comfy_backend.workflow.seeds import random_seed
+from comfy_backend.workflow import random_seed
 
 from .run_state import RunStatus, check_transition
 from .values import file_value

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from comfy_backend.models import OutputRef
+from comfy_backend import OutputRef
 
 
 def outputs_value(refs: list[OutputRef], kind: str) -> dict[str, Any]:

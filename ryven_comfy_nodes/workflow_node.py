@@ -8,12 +8,13 @@ because nodes were connected (``update_event`` does nothing).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from ryvencore import Data, Node, NodeInputType, NodeOutputType
 from ryvencore.Base import Event
 
-from comfy_backend.models import OutputRef, Progress
+from comfy_backend import OutputRef, Progress, RunRequest, Target, Upload
 
 from .run_state import RunState, RunStatus, check_transition
 from .values import outputs_value
@@ -114,8 +115,43 @@ class WorkflowNode(Node):
         self.values.pop(param_id, None)
         self.params_changed.emit()
 
-    def refine(self, object_info: ObjectInfo = None) -> bool:
-        """Take parameter types, bounds and choices from a server's node definitions; True if any changed."""
+    def run_request(self, *, outputs: Iterable[str] = (), uploads: Iterable[Upload] = (),
+                    own_only: bool = False) -> RunRequest:
+        """What one run of this node asks the core: its workflow, values, random seeds, target.
+
+        Values are keyed ``node_id.input_name`` and labelled for messages; *random* seed
+        parameters whose port is not connected are drawn by the core (``JobHandle.seeds``).
+        ``outputs`` are output port ids (Run preview); with ``own_only`` connected
+        parameters are left out (checked when their upstream values have arrived).
+        """
+        values: dict[str, Any] = {}
+        labels: dict[str, str] = {}
+        seeds: list[str] = []
+        for p in self.spec.params:
+            key = f"{p.node_id}.{p.input_name}"
+            connected = self.connected(self.param_input_index(p.id))
+            if own_only and connected:
+                continue
+            labels[key] = p.label
+            if p.id in self.randomize and not connected:
+                seeds.append(key)
+            else:
+                values[key] = self.value_of(p.id)
+        wanted = set(outputs)
+        return RunRequest(
+            workflow=self.spec.prompt, values=values, labels=labels, random_seeds=tuple(seeds),
+            uploads=tuple(uploads), target=Target(server=self.target.server or None, tags=tuple(self.target.tags)),
+            outputs=tuple(o.node_id for o in self.spec.outputs if o.id in wanted), label=self.title)
+
+    def take_seeds(self, seeds: dict[str, int]) -> None:
+        """Show the random seeds the core drew for a run (field key → seed) as the parameters' values."""
+        for key, seed in seeds.items():
+            p = self.spec.param(key)
+            if p is not None:
+                self.set_value(p.id, seed)
+
+    def refine(self, object_info: ObjectInfo | list[dict[str, Any]]) -> bool:
+        """Take parameter types, bounds and choices from servers' node definitions; True if any changed."""
         spec = refine_spec(self.spec, object_info)
         if spec is self.spec:
             return False
@@ -218,7 +254,7 @@ class WorkflowNode(Node):
     def set_state(self, data: dict[str, Any], version: Any) -> None:
         if not isinstance(data, dict) or "spec" not in data:
             return
-        self.spec = refine_spec(WorkflowSpec.model_validate(data["spec"]))
+        self.spec = WorkflowSpec.model_validate(data["spec"])
         self.values = dict(data.get("values") or {})
         self.target = TargetSpec.model_validate(data.get("target") or {})
         self.randomize = set(data.get("randomize") or [])

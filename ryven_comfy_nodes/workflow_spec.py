@@ -1,27 +1,33 @@
 """What a workflow node is made of: the API prompt, its exposed parameters, image inputs and outputs.
 
-This is the one module that glues the node package to the workflow layer
-(``comfy_backend.workflow``): fields, suggestions and media ports come from
-``params``/``suggest``, values are written with ``patch``, files are read with
-``formats`` and UI workflows converted with ``convert``. Nothing here
-re-implements them; it only shapes their results into a node's spec.
+This is the one module that glues the node package to the workflow face
+(``comfy_backend.workflow``): fields, suggestions and media ports come from it,
+files are read and UI workflows converted by it. Nothing here re-implements them;
+it only shapes their results into a node's spec. Prompts for runs are built by the
+core from a ``RunRequest`` (see ``WorkflowNode.run_request``), never here; node
+definitions come from the core's one cache, passed in by the caller.
 """
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from comfy_backend.errors import WorkflowError
-from comfy_backend.workflow.api_format import SEED_INPUTS, check_api_prompt, is_link
-from comfy_backend.workflow.convert import to_api
-from comfy_backend.workflow.formats import load_bytes, parse_json_text
-from comfy_backend.workflow.params import ExposedParameter, check_value, expose, list_fields, values_for
-from comfy_backend.workflow.patch import apply_values
-from comfy_backend.workflow.suggest import ports, suggest
+from comfy_backend import WorkflowError
+from comfy_backend import workflow as core_workflow  # its ``suggest`` function is also a module's name
+from comfy_backend.workflow import (
+    SEED_INPUTS,
+    ExposedParameter,
+    check_api_prompt,
+    expose,
+    list_fields,
+    load_bytes,
+    parse_json_text,
+    ports,
+    to_api,
+)
 
 ParamSpec = ExposedParameter  # one exposed parameter (the workflow layer's model)
 MediaKind = Literal["image", "mask", "video", "audio", "other"]
@@ -103,9 +109,8 @@ def _fed_by_port(prompt: dict[str, Any], object_info: ObjectInfo) -> set[tuple[s
 def settable_fields(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ExposedParameter]:
     """Every literal input of the prompt as a parameter that could be exposed (media inputs are ports).
 
-    Without ``object_info`` the remembered node definitions (if any) give types and bounds.
+    ``object_info`` (a server's node definitions, when known) gives types and bounds.
     """
-    object_info = object_info or next(iter(_known_defs.values()), None)
     fed = _fed_by_port(prompt, object_info)
     return [expose(f, label=f"{f.node_title} {f.input_name}", id=f.key)
             for f in list_fields(prompt, object_info) if (f.node_id, f.input_name) not in fed]
@@ -114,7 +119,7 @@ def settable_fields(prompt: dict[str, Any], object_info: ObjectInfo = None) -> l
 def suggested_params(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ExposedParameter]:
     """The usual parameters (prompts, seed, steps, size...), without inputs fed by media ports."""
     fed = _fed_by_port(prompt, object_info)
-    return [p for p in suggest(prompt, object_info) if (p.node_id, p.input_name) not in fed]
+    return [p for p in core_workflow.suggest(prompt, object_info) if (p.node_id, p.input_name) not in fed]
 
 
 def image_inputs(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ImageInputSpec]:
@@ -162,29 +167,16 @@ def load_workflow_file(path: str | Path, title: str | None = None,
     return spec_from_prompt(prompt, name, slug(name), object_info=object_info)
 
 
-# -- servers' node definitions (types, bounds, choices) --------------------------------------
-_known_defs: dict[str, dict[str, Any]] = {}  # server id -> its /object_info (set on the flow's thread)
-
-
-def use_node_definitions(object_info: ObjectInfo, server: str = "") -> None:
-    """Remember a server's ``/object_info``: specs made or loaded from now on get its bounds and choices."""
-    if object_info:
-        _known_defs[server] = object_info
-
-
-def known_node_definitions() -> list[dict[str, Any]]:
-    return list(_known_defs.values())
-
-
-def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any]] = None) -> WorkflowSpec:
+def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any]]) -> WorkflowSpec:
     """``spec`` with its parameters' types and constraints taken from servers' node definitions.
 
     With several servers' definitions, a combo offers what *any* of them has (the scheduler
     sends a job to a server that can run it); bounds come from the first that knows the node.
     Ids, labels, defaults and exposures stay; parameters of node types no server knows keep
-    what they had. Without ``object_info`` the remembered definitions are used.
+    what they had. The definitions are the core's (``Orchestrator.node_definitions``); this is
+    only for the editors (bounds and choices): runs are checked by the core itself.
     """
-    infos = [i for i in ([object_info] if isinstance(object_info, dict) else object_info or known_node_definitions()) if i]
+    infos = [i for i in ([object_info] if isinstance(object_info, dict) else object_info or []) if i]
     if not infos:
         return spec
     per_info = [{(f.node_id, f.input_name): f for f in list_fields(spec.prompt, info) if f.node_type in info}
@@ -203,34 +195,3 @@ def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any
     if params == spec.params:
         return spec
     return spec.model_copy(update={"params": params})
-
-
-def check_values(spec: WorkflowSpec, values: dict[str, Any]) -> None:
-    """Raise ParameterError naming the parameter (by label) whose value breaks its constraints."""
-    for p in spec.params:
-        v = values.get(p.id)
-        if v is not None:
-            check_value(v, p.type, p.constraints, f"parameter {p.label!r}")
-
-
-def build_prompt(spec: WorkflowSpec, values: dict[str, Any]) -> dict[str, Any]:
-    """The prompt with the exposed parameters' values checked and set (ParameterError says which and why)."""
-    present = {k: v for k, v in values.items() if v is not None and spec.param(k) is not None}
-    return apply_values(spec.prompt, values_for(spec.params, present))
-
-
-def prompt_for_outputs(prompt: dict[str, Any], output_ids: list[str]) -> dict[str, Any]:
-    """Only the nodes the given output nodes need (for "Run preview" of one output)."""
-    keep: set[str] = set()
-    stack = [str(o) for o in output_ids]
-    while stack:
-        nid = stack.pop()
-        if nid in keep or nid not in prompt:
-            continue
-        keep.add(nid)
-        for v in (prompt[nid].get("inputs") or {}).values():
-            if is_link(v):
-                stack.append(str(v[0]))
-    if not keep:
-        raise WorkflowError(f"no output node {', '.join(output_ids)} in the workflow")
-    return {k: copy.deepcopy(v) for k, v in prompt.items() if k in keep}

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
-from ..examples import example_workflows_dir
-from ..jobs import Target
+from .. import Orchestrator, Target, example_workflows_dir, resolve_servers_config, servers_file_or_local
 from ..workflow import load_api_prompt
-from .common import resolve_servers, servers_file_or_local, start_backend
 from .workflow import run_batch
 
 #: The bundled example workflow the demo runs (package data, see ``comfy_backend.examples``).
@@ -42,9 +41,8 @@ def _colour_prompts(count: int) -> list[dict[str, Any]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    servers_file = servers_file_or_local(args.servers, args.local)
-    config = resolve_servers(servers_file)
-    orch = start_backend(config)
+    servers_file = servers_file_or_local(args.servers, args.local, lambda m: print(m, file=sys.stderr))
+    orch = Orchestrator.open(resolve_servers_config(servers_file))
     out = Path(args.out)
     try:
         rows = run_batch(orch, _colour_prompts(args.count), out, target=Target(), label="demo")

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_backend.config import load_servers_config
-from comfy_backend.examples import example_workflows_dir
-from comfy_backend.runtime import Orchestrator
+from comfy_backend import Orchestrator, example_workflows_dir, load_servers_config
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "example_projects"

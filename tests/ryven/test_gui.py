@@ -87,7 +87,7 @@ def test_server_bounds_reach_node_widgets_and_out_of_range_is_refused(editor, qt
     from ryven_comfy_nodes.context import current_context
 
     ctx = current_context()
-    qtbot.waitUntil(lambda: len(ctx.object_infos) == 3, timeout=30_000)
+    qtbot.waitUntil(lambda: len(ctx.node_definitions()) == 3, timeout=30_000)
     node = flow_nodes(editor, "blurred colour")[0]
     pid = node.spec.param("Blur radius").id
     qtbot.waitUntil(lambda: node.spec.param(pid).constraints.max == 31, timeout=5000)
@@ -320,7 +320,7 @@ def test_add_workflow_node_from_a_file_registers_lists_places_and_saves(editor, 
     from ryven_comfy_nodes.project_ryven import specs_in_ryven_project
     from ryven_comfy_nodes.workflow_spec import TargetSpec
 
-    qtbot.waitUntil(lambda: len(current_context().object_infos) == 3, timeout=30_000)
+    qtbot.waitUntil(lambda: len(current_context().node_definitions()) == 3, timeout=30_000)
     path = tmp_path / "soft_square_api.json"
     path.write_text(json.dumps(UI_WORKFLOW))
     before = len(flow_nodes(editor))

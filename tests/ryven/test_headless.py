@@ -182,31 +182,30 @@ def test_set_assignments_by_node_title(specs):
 
 def test_server_bounds_reach_the_spec_and_out_of_range_is_refused_before_submitting(specs, orch):
     from comfy_backend.errors import WorkflowError
-    from ryven_comfy_nodes.context import AppContext, fetch_object_infos
-    from ryven_comfy_nodes.headless import check_node_values
+    from ryven_comfy_nodes.context import AppContext
+    from ryven_comfy_nodes.headless import check_node_values, wait_node_definitions
     from ryven_comfy_nodes.threads import QueueDispatcher
     from ryven_comfy_nodes.workflow_spec import refine_spec
 
-    infos = fetch_object_infos(orch)
-    assert set(infos) == {"local1", "local2", "local3"}
+    assert set(wait_node_definitions(orch)) == {"local1", "local2", "local3"}
+    infos = list(orch.all_node_definitions().values())  # the core's one cache
     # a spec loaded from a folder has no bounds; a server's definitions give them
     spec = specs["blurred_colour"].model_copy(deep=True)
     radius = next(f for f in settable_fields(spec.prompt) if f.input_name == "blur_radius")
     spec.params.append(radius.model_copy(update={"constraints": type(radius.constraints)()}))  # as saved without a server
     assert spec.param("2.blur_radius").constraints.max is None
-    refined = refine_spec(spec, list(infos.values()))
+    refined = refine_spec(spec, infos)
     assert refined.param("2.blur_radius").constraints.max == 31
     assert refined.param("width").constraints.min == 1
     assert refined.param("2.blur_radius").label == spec.param("2.blur_radius").label  # exposures stay
-    # headless check: one line naming the node and the parameter, before any job
+    # headless check (by the core): one line naming the node and the parameter, before any job
     session, flow, a, b, _ = chain(specs)
     a.set_value(param(a, "2", "blur_radius"), 40)
     with pytest.raises(WorkflowError, match=r"blurred colour: parameter 'Blur blur_radius': 40 is above the maximum 31"):
         check_node_values(orch, [flow])
-    # the runner refuses it on the node too (a value that arrives when the node starts)
+    # the runner refuses it on the node too (the core checks each request before queueing it)
     disp = QueueDispatcher()
     ctx = AppContext(orch, disp.post, owns_backend=False)
-    ctx.object_infos.update(infos)
     try:
         run = ctx.runner.run_nodes([a])
         while not run.finished:
@@ -219,17 +218,36 @@ def test_server_bounds_reach_the_spec_and_out_of_range_is_refused_before_submitt
 
 
 def test_sampler_combos_come_from_the_server(orch):
-    from comfy_backend.workflow.params import ParameterError
-    from ryven_comfy_nodes.context import fetch_object_infos
-    from ryven_comfy_nodes.workflow_spec import check_values, refine_spec, spec_from_prompt
+    from comfy_backend import ParameterError, RunRequest
+    from ryven_comfy_nodes.headless import wait_node_definitions
+    from ryven_comfy_nodes.workflow_spec import refine_spec, spec_from_prompt
 
+    wait_node_definitions(orch)
     prompt = {"1": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
               "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
     spec = spec_from_prompt(prompt, "sampler")
     field = next(f for f in settable_fields(prompt) if f.input_name == "sampler_name")
     spec.params = [field]
-    spec = refine_spec(spec, list(fetch_object_infos(orch).values()))
+    spec = refine_spec(spec, list(orch.all_node_definitions().values()))
     choices = spec.params[0].constraints.choices
     assert "euler" in choices and "dpmpp_2m" in choices
-    with pytest.raises(ParameterError, match="not one of"):
-        check_values(spec, {field.id: "no_such_sampler"})
+    with pytest.raises(ParameterError, match=r"parameter 'Sampler': .*not one of"):
+        orch.check(RunRequest(prompt, values={"1.sampler_name": "no_such_sampler"}, labels={"1.sampler_name": "Sampler"}))
+
+
+def test_run_request_keys_values_by_field_and_leaves_random_seeds_to_the_core(specs):
+    _, flow, a, b, _ = chain(specs)
+    color = param(a, "1", "color")
+    a.set_value(color, 5)
+    a.randomize.add(color)
+    req = a.run_request(outputs=["3"])
+    assert "1.color" in req.random_seeds and "1.color" not in req.values
+    assert req.labels["1.color"] == a.spec.param(color).label
+    assert req.outputs == ("3",) and req.target.server == "local1" and req.label == "blurred colour"
+    a.take_seeds({"1.color": 1234})
+    assert a.values[color] == 1234
+    # a connected parameter is left out of the check of own values
+    text = flow.create_node(TextNode)
+    prefix = param(b, "3", "filename_prefix")
+    flow.connect_nodes(text.outputs[0], b.inputs[b.param_input_index(prefix)])
+    assert "3.filename_prefix" not in b.run_request(own_only=True).values
