@@ -181,6 +181,14 @@ class ServerPool:
             raise ComfyBackendError(f"output {ref.filename} is on unknown server '{ref.server}'")
         return await server.client.view(ref.filename, ref.subfolder, ref.type)
 
+    def held_output(self, ref: OutputRef) -> bytes | None:
+        """The bytes of an output already in hand (fetched with its job, or received over
+        WebSocket), or None: then it must be downloaded from its server."""
+        data = self._blobs.get(ref)
+        if data is not None:
+            self._blobs.move_to_end(ref)
+        return data
+
     def _store_blob(self, ref: OutputRef, data: bytes) -> None:
         old = self._blobs.pop(ref, None)
         if old is not None:
