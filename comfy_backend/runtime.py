@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from .config import ServersConfig
 from .errors import ComfyBackendError, NoServerAvailable
 from .events import Event, JobEvent, NodeDefsEvent, ServerEvent
-from .jobs import new_job_id
+from .jobs import JobSpec, new_job_id
 from .models import Health, JobSnapshot, JobState, OutputRef, Progress, ServerSnapshot
 from .outputs import download_output, save_output
 from .pool import ServerPool
@@ -170,8 +170,8 @@ class Orchestrator:
 
     # -- plumbing -----------------------------------------------------------------
     @property
-    def pool(self) -> ServerPool:
-        """PRIVATE USE: the pool itself (loop thread only). Kept until the front is migrated to the face."""
+    def _started_pool(self) -> ServerPool:
+        """The pool itself, for this module's loop-thread code only."""
         if self._pool is None:
             raise ComfyBackendError("the backend is not started")
         return self._pool
@@ -194,8 +194,8 @@ class Orchestrator:
         self._running_loop().call_soon_threadsafe(run)
         return fut
 
-    def run_coroutine(self, coro: Awaitable[T]) -> cf.Future[T]:
-        """PRIVATE USE: run a coroutine on the loop. Kept until the front is migrated to the face."""
+    def _run_coroutine(self, coro: Awaitable[T]) -> cf.Future[T]:
+        """Run a coroutine on the loop."""
         return asyncio.run_coroutine_threadsafe(coro, self._running_loop())  # type: ignore[arg-type]
 
     def _on_event(self, event: Event) -> None:
@@ -207,7 +207,7 @@ class Orchestrator:
             with self._lock:
                 self._server_snaps[event.server.id] = event.server
         elif isinstance(event, NodeDefsEvent):
-            handle = self.pool.servers[event.server_id]
+            handle = self._started_pool.servers[event.server_id]
             if handle.node_defs is not None:
                 with self._lock:
                     self._defs[event.server_id] = (event.version, handle.node_defs)
@@ -272,10 +272,10 @@ class Orchestrator:
             fut: cf.Future[tuple[str, dict[str, Any]]] = cf.Future()
             fut.set_result(found)
             return fut
-        return self.run_coroutine(self._wait_defs(server_id))
+        return self._run_coroutine(self._wait_defs(server_id))
 
     async def _wait_defs(self, server_id: str | None) -> tuple[str, dict[str, Any]]:
-        servers = self.pool.servers
+        servers = self._started_pool.servers
         if server_id is not None and server_id not in servers:
             raise NoServerAvailable(f"no server with id '{server_id}' in the config")
         candidates = [servers[server_id]] if server_id is not None else list(servers.values())
@@ -302,7 +302,7 @@ class Orchestrator:
         """Time series of metric ``fields`` (e.g. ``latency_ms``, ``queue_pending``): server id →
         field → [(time, value)], for one server or all."""
         def read() -> MetricsSeries:
-            servers = self.pool.servers
+            servers = self._started_pool.servers
             chosen = [servers[server_id]] if server_id is not None and server_id in servers else (
                 [] if server_id is not None else list(servers.values()))
             return {h.id: {f: h.metrics.series(f) for f in fields} for h in chosen}
@@ -319,10 +319,7 @@ class Orchestrator:
         gets the prompt prepared with its own node definitions.
         """
         loop = self._running_loop()
-        with self._lock:
-            snaps = list(self._server_snaps.values())
-            defs = {sid: info for sid, (_, info) in self._defs.items()}
-        spec, seeds = spec_for(request, snaps, defs)
+        spec, seeds = self._spec(request)
         job_id, created = new_job_id(), time.time()
         result: cf.Future[JobSnapshot] = cf.Future()
         assert spec.workflow_key is not None
@@ -334,7 +331,7 @@ class Orchestrator:
 
         def enqueue() -> None:
             try:
-                job = self.pool.submit(spec, job_id, created)
+                job = self._started_pool.submit(spec, job_id, created)
             except ComfyBackendError as exc:
                 with self._lock:
                     self._job_snaps.pop(job_id, None)
@@ -345,6 +342,21 @@ class Orchestrator:
         loop.call_soon_threadsafe(enqueue)
         return JobHandle(self, job_id, result, seeds)
 
+    def check(self, request: RunRequest) -> None:
+        """Check ``request`` as :meth:`submit` does, without queueing anything.
+
+        Raises ParameterError / WorkflowError (e.g. ``parameter 'Blur radius': 40 is above
+        the maximum 31``) when no server that may run it accepts its values.
+        """
+        self._spec(request)
+
+    def _spec(self, request: RunRequest) -> tuple[JobSpec, dict[str, int]]:
+        """The job for ``request`` checked against the cached node definitions, and its drawn seeds."""
+        with self._lock:
+            snaps = list(self._server_snaps.values())
+            defs = {sid: info for sid, (_, info) in self._defs.items()}
+        return spec_for(request, snaps, defs)
+
     def cancel(self, job_id: str) -> bool:
         """Ask for a job to be cancelled (withdrawn from the queue, or interrupted on its server).
 
@@ -353,13 +365,13 @@ class Orchestrator:
         snap = self.job(job_id)
         if snap is None or snap.state.final:
             return False
-        self._running_loop().call_soon_threadsafe(self.pool.cancel, job_id)
+        self._running_loop().call_soon_threadsafe(self._started_pool.cancel, job_id)
         return True
 
     # -- outputs ------------------------------------------------------------------
     def fetch_output(self, ref: OutputRef) -> cf.Future[bytes]:
         """The bytes of one output file."""
-        return self.run_coroutine(self.pool.fetch_output(ref))
+        return self._run_coroutine(self._started_pool.fetch_output(ref))
 
     def save_outputs(self, refs: Iterable[OutputRef], out_dir: str | Path) -> cf.Future[list[Path]]:
         """Download outputs into ``out_dir`` (atomically, never outside it); the paths, in order."""
@@ -367,21 +379,21 @@ class Orchestrator:
         wanted = list(refs)
 
         async def save_one(ref: OutputRef) -> Path:
-            server = self.pool.servers.get(ref.server)
-            held = self.pool.held_output(ref)  # in hand: never waits on a server that died since
+            server = self._started_pool.servers.get(ref.server)
+            held = self._started_pool.held_output(ref)  # in hand: never waits on a server that died since
             if held is None and ref.type != "websocket" and server is not None:
                 # Streamed to disk within the size limit: memory stays flat whatever the server sends.
                 client = server.client
                 return await download_output(
                     lambda sink: client.view_to(ref.filename, ref.subfolder, ref.type, sink), ref, folder)
-            data = await self.pool.fetch_output(ref)
+            data = await self._started_pool.fetch_output(ref)
             # Files are written off the loop so other jobs keep moving meanwhile.
             return await asyncio.get_running_loop().run_in_executor(None, save_output, data, ref, folder)
 
         async def save_all() -> list[Path]:
             return list(await asyncio.gather(*(save_one(r) for r in wanted)))
 
-        return self.run_coroutine(save_all())
+        return self._run_coroutine(save_all())
 
     # -- events -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None], dispatcher: Dispatcher | None = None) -> Callable[[], None]:
