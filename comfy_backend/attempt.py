@@ -68,7 +68,8 @@ class AttemptRunner:
             self.submitted_at = time.monotonic()
             # A retryable failure from here on (even a lost answer to this POST, although the
             # server queued the prompt) makes the pool withdraw our prompt_id there.
-            await self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data)
+            # Guarded: a server that stops answering mid-POST is left as soon as it is offline.
+            await self._guarded(self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data))
             outcome = await self._wait(tracker)
             entry = await self._history(pid)
         finally:

@@ -116,7 +116,9 @@ class Withdrawals:
             queue = await self.client.request("GET", "/queue", timeout=_REQUEST_TIMEOUT)
             if not _in_queue(queue, prompt_id):
                 break
-            # Still running: the interrupt acts at the next node boundary; ask again meanwhile.
+            # Still there (a late POST of ours may have queued it after the delete, or it runs and
+            # the interrupt acts only at the next node boundary): ask again meanwhile.
+            await self.client.request("POST", "/queue", json_body={"delete": [prompt_id]}, timeout=_REQUEST_TIMEOUT)
             await self.client.request("POST", "/interrupt", json_body={"prompt_id": prompt_id}, timeout=_REQUEST_TIMEOUT)
             await asyncio.sleep(_RETRY_S)
         body = await self.client.request("GET", f"/history/{prompt_id}", timeout=_REQUEST_TIMEOUT)
