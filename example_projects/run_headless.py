@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ryvencore import Data
 
-from comfy_backend import Orchestrator, resolve_servers_config
+from comfy_backend import Orchestrator, WorkflowError, resolve_servers_config
 from ryven_comfy_nodes.headless import open_project, report, run_flows
 
 
@@ -23,10 +24,16 @@ def main() -> int:
     ap.add_argument("project")
     ap.add_argument("--servers")
     ap.add_argument("--out", default="ryven-comfy-outputs")
+    ap.add_argument("--trust-pickles", action="store_true",
+                    help="open a Ryven project holding pickled node state (unpickling can run code: trusted files only)")
     ap.add_argument("--colour", type=lambda s: int(s, 0), default=None, help="e.g. 0x336699 for the Number node")
     args = ap.parse_args()
 
-    session, flows = open_project(args.project)          # a ryvencore Session with the project's flows
+    try:  # a ryvencore Session with the project's flows; Ryven projects with pickles only when trusted
+        session, flows = open_project(args.project, trust_pickles=args.trust_pickles)
+    except WorkflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.colour is not None:
         for node in flows[0].nodes:
             if node.title == "Number":

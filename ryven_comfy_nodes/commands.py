@@ -15,6 +15,9 @@ from typing import Any
 
 from comfy_backend import Orchestrator, WorkflowError, resolve_servers_config, servers_file_or_local
 
+TRUST_HELP = ("open a Ryven project even though it holds pickled node state (unpickling can run code: "
+              "only for files you trust; .orchestrator.json projects never need it)")
+
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr)
@@ -25,12 +28,14 @@ def register_editor(sub: Any) -> None:
     """Add ``editor`` to the console script's subcommands (``sub``: argparse's subparsers)."""
     cmd = sub.add_parser("editor", help="open the Ryven editor with workflow nodes (the main command)",
                          description="Open the Ryven canvas. PROJECT may be a .orchestrator.json (pickle-free) "
-                                     "or a Ryven project you trust (Ryven projects are unpickled when opened).")
+                                     "or a Ryven project you trust (Ryven projects hold pickled state: the editor asks "
+                                     "before opening one, unless --trust-pickles).")
     cmd.add_argument("project", nargs="?", help="project to open")
     cmd.add_argument("--servers", help="servers config; default: $RYVEN_COMFY_SERVERS, "
                                        "~/.config/ryven-comfy/servers.yaml, else local CPU servers")
     cmd.add_argument("--local", type=int, default=3, metavar="N",
                      help="local CPU servers to start when none are configured (default 3)")
+    cmd.add_argument("--trust-pickles", action="store_true", help=TRUST_HELP)
     cmd.set_defaults(func=cmd_editor)
 
 
@@ -38,10 +43,14 @@ def cmd_editor(args: argparse.Namespace) -> int:
     """The Ryven canvas with our nodes, docks and servers; local CPU servers when none are configured."""
     if args.project and not Path(args.project).is_file():  # bad input first, before starting servers
         raise WorkflowError(f"{args.project}: project file not found")
+    if args.project:
+        from .launcher import check_project  # reads the file's structure; unpickles nothing
+
+        check_project(args.project)
     config = resolve_servers_config(servers_file_or_local(args.servers, args.local, _progress))
     from .launcher import run_editor  # Qt and Ryven are imported here, not at module import
 
-    return run_editor(config, args.project)
+    return run_editor(config, args.project, trust_pickles=args.trust_pickles)
 
 
 # -- run PROJECT --------------------------------------------------------------------------------------
@@ -49,8 +58,8 @@ def register_run(sub: Any) -> None:
     """Add ``run PROJECT`` to the console script's subcommands (``sub``: argparse's subparsers)."""
     cmd = sub.add_parser(
         "run", help="run a project's flows without the GUI",
-        description="Run every flow of a project (.orchestrator.json, or a Ryven project you trust: "
-                    "Ryven projects are unpickled) across the servers and save the outputs.")
+        description="Run every flow of a project (.orchestrator.json, or a Ryven project you trust, with "
+                    "--trust-pickles: Ryven projects hold pickled state) across the servers and save the outputs.")
     cmd.add_argument("project", help="project file (.orchestrator.json or a Ryven .json project)")
     cmd.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                      help="set a parameter of a node (by node title; 'Title#2' for repeated titles); repeatable")
@@ -58,6 +67,7 @@ def register_run(sub: Any) -> None:
     cmd.add_argument("--out", default="ryven-comfy-outputs", help="folder for the outputs (default ./ryven-comfy-outputs)")
     cmd.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     cmd.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    cmd.add_argument("--trust-pickles", action="store_true", help=TRUST_HELP)
     cmd.set_defaults(func=cmd_run)
 
 
@@ -67,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .headless import apply_assignment, open_project, report, run_flows  # imports ryvencore
 
-    _session, flows = open_project(args.project)
+    _session, flows = open_project(args.project, trust_pickles=args.trust_pickles)  # before any server
     for expr in args.set:
         apply_assignment(flows, expr)
     orch = Orchestrator.open(resolve_servers_config(args.servers))

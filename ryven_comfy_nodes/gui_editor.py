@@ -14,6 +14,8 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QAction, QApplication, QDockWidget, QFileDialog, QMessageBox
 
+from comfy_backend import WorkflowError
+
 from .autosave import Autosaver
 from .classes import PACKAGE, register, unique_spec, workflow_class
 from .context import current_context
@@ -102,7 +104,12 @@ def run_current_flow(editor: Any) -> Any:
     if ctx is None:
         QMessageBox.warning(editor, "ryven-comfy", "No servers configured: start the editor with 'ryven-comfy editor'.")
         return None
-    return ctx.runner.run_flow(editor.get_current_flow())
+    try:
+        return ctx.runner.run_flow(editor.get_current_flow())
+    except WorkflowError as exc:  # e.g. nodes feeding each other in a loop: nothing was run
+        log.warning("Run flow refused: %s", exc)
+        QMessageBox.warning(editor, "Run flow", str(exc))
+        return None
 
 
 def fit_flow(editor: Any, margin: float = 40.0) -> None:

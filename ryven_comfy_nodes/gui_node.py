@@ -7,7 +7,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 from ryven.gui_env import NodeGUI, NodeMainWidget
 
-from comfy_backend import Health
+from comfy_backend import Health, WorkflowError
 
 from .context import current_context
 from .gui_inspector import WorkflowInspector
@@ -98,12 +98,19 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         if ctx is None:
             self.node.mark_failed("no servers configured (start with 'ryven-comfy editor')")
             return
-        ctx.runner.run_nodes([self.node])
+        self._run(lambda: ctx.runner.run_nodes([self.node]))
 
     def run_preview(self, output_id: str) -> None:
         ctx = current_context()
         if ctx is not None:
-            ctx.runner.run_preview(self.node, output_id)
+            self._run(lambda: ctx.runner.run_preview(self.node, output_id))
+
+    def _run(self, start: Any) -> None:
+        """Start a run; one the runner refuses (a loop upstream: nothing ran) fails the node saying why."""
+        try:
+            start()
+        except WorkflowError as exc:
+            self.node.mark_failed(str(exc))
 
     def cancel_clicked(self) -> None:
         ctx = current_context(create=False)
@@ -199,4 +206,7 @@ class WorkflowGui(NodeGUI):
     def run_node(self) -> None:
         ctx = current_context()
         if ctx is not None:
-            ctx.runner.run_nodes([self.node])
+            try:
+                ctx.runner.run_nodes([self.node])
+            except WorkflowError as exc:  # a loop upstream: nothing ran
+                self.node.mark_failed(str(exc))

@@ -17,10 +17,11 @@ from ryvencore import Data, Flow, Node, Session
 from comfy_backend import Health, JobSnapshot, Orchestrator, WorkflowError
 
 from .context import AppContext, current_context, set_context
+from .loops import find_loop, refuse_loop
 from .project_format import is_orchestrator_file, load_orchestrator_session
 from .project_ryven import load_ryven_project
 from .run_state import RunStatus
-from .runner import FlowRun
+from .runner import FlowRun, upstream_nodes
 from .saving import save_values
 from .threads import QueueDispatcher
 from .utility_nodes import SaveOutputsNode
@@ -29,11 +30,15 @@ from .workflow_node import WorkflowNode
 from .workflow_spec import slug
 
 
-def open_project(path: str | Path) -> tuple[Session, list[Flow]]:
-    """A headless session from a ``.orchestrator.json`` (pickle-free) or a Ryven project (unpickles: trusted files only)."""
+def open_project(path: str | Path, *, trust_pickles: bool = False) -> tuple[Session, list[Flow]]:
+    """A headless session from a ``.orchestrator.json`` (pickle-free) or a Ryven project.
+
+    A Ryven project holding pickled node state (which can run code when unpickled) is
+    refused with UntrustedProject unless ``trust_pickles``; nothing is unpickled before.
+    """
     if is_orchestrator_file(path):
         return load_orchestrator_session(path)
-    return load_ryven_project(path)
+    return load_ryven_project(path, trust_pickles=trust_pickles)
 
 
 def _nodes(flows: list[Flow]) -> list[Node]:
@@ -114,6 +119,8 @@ def run_flows(orch: Orchestrator, flows: list[Flow], *, on_tick: Callable[[list[
     Save nodes with a relative folder write inside ``out_dir``. Own values outside the bounds
     of a usable server's node definitions raise WorkflowError before any job is submitted.
     """
+    for flow in flows:  # nodes feeding each other would wait for each other forever
+        refuse_loop(find_loop(flow.nodes, upstream_nodes), lambda n: str(n.title), f"flow {flow.title!r}")
     disp = QueueDispatcher()
     check_node_values(orch, flows)  # a value out of a server's bounds: WorkflowError before any job
     ctx = AppContext(orch, disp.post, owns_backend=False, output_root=out_dir)

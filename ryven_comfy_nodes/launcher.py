@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,64 @@ def make_context(config: ServersConfig) -> Any:
     return ctx
 
 
-def create_editor(config: ServersConfig, project: str | Path | None = None, *, app: Any = None) -> Any:
+#: asks the user whether to open a Ryven project holding pickled state: (resolved path) -> yes?
+Confirm = Callable[[str], bool]
+
+
+def check_project(project: str | Path) -> None:
+    """Read a project's structure before anything starts (WorkflowError for a bad file); unpickles nothing."""
+    from .project_format import is_orchestrator_file, load_orchestrator
+    from .project_ryven import read_project
+
+    if is_orchestrator_file(project):
+        load_orchestrator(project)
+    else:
+        read_project(project)
+
+
+def pickle_warning_box(path: str, parent: Any = None) -> Any:
+    """The confirmation before a Ryven project is unpickled: names the file, says why; No is the default."""
+    from qtpy.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Warning, "Open a Ryven project?",
+                      f"{path}\n\nThis Ryven project contains pickled node state, which can run code when "
+                      "it is opened. Open it only if you trust it (or convert it to .orchestrator.json).\n\n"
+                      "Open it?", QMessageBox.Yes | QMessageBox.No, parent)
+    box.setDefaultButton(QMessageBox.No)
+    box.setEscapeButton(QMessageBox.No)
+    return box
+
+
+def ask_to_open_pickled_project(path: str) -> bool:
+    """Show ``pickle_warning_box`` and wait for the answer (True only for Yes)."""
+    from qtpy.QtWidgets import QMessageBox
+
+    return bool(pickle_warning_box(path).exec() == QMessageBox.Yes)
+
+
+def ryven_project_to_open(project: str | Path, *, trust_pickles: bool, confirm: Confirm) -> str | None:
+    """The resolved path of a Ryven project to open, or None when the user declined.
+
+    A project holding pickled content is opened only with ``trust_pickles`` or when
+    ``confirm(path)`` says yes; it is then marked trusted for this process.
+    """
+    from .project_ryven import pickled_fields, read_project, trust_file
+
+    path = str(Path(project).resolve())
+    if pickled_fields(read_project(path)) and not (trust_pickles or confirm(path)):
+        log.warning("%s: not opened: it holds pickled node state and was not trusted", path)
+        return None
+    trust_file(path)
+    return path
+
+
+def create_editor(config: ServersConfig, project: str | Path | None = None, *, app: Any = None,
+                  trust_pickles: bool = False, confirm: Confirm | None = None) -> Any:
     """Build the editor window (no event loop); returns Ryven's ``MainWindow``.
 
-    ``project`` may be a Ryven project (unpickled on load: trusted files only) or a
-    pickle-free ``.orchestrator.json`` (imported into the first flow).
+    ``project`` may be a pickle-free ``.orchestrator.json`` (imported into the first flow)
+    or a Ryven project: one holding pickled state is opened only with ``trust_pickles`` or
+    when ``confirm`` (default: a dialog naming the file, No by default) says yes.
     """
     os.environ["QT_API"] = "pyside6"
     from qtpy.QtWidgets import QApplication
@@ -46,6 +100,10 @@ def create_editor(config: ServersConfig, project: str | Path | None = None, *, a
     from .project_ryven import specs_in_ryven_project
 
     app = app or QApplication.instance() or QApplication(sys.argv[:1])
+    ryven_project = None
+    if project is not None and not is_orchestrator_file(project):  # asked before the backend starts
+        ryven_project = ryven_project_to_open(project, trust_pickles=trust_pickles,
+                                              confirm=confirm or ask_to_open_pickled_project)
     ctx = make_context(config)
     set_context(ctx)
 
@@ -55,10 +113,8 @@ def create_editor(config: ServersConfig, project: str | Path | None = None, *, a
         set_context(None)
 
     app.aboutToQuit.connect(shutdown)
-    ryven_project = None
-    if project is not None and not is_orchestrator_file(project):
-        ryven_project = str(Path(project).resolve())
-        hand_over(specs_in_ryven_project(ryven_project))
+    if ryven_project is not None:
+        hand_over(specs_in_ryven_project(ryven_project, trust_pickles=True))  # trusted just above
 
     from ryven import run_ryven
 
@@ -78,12 +134,12 @@ def create_editor(config: ServersConfig, project: str | Path | None = None, *, a
     return editor
 
 
-def run_editor(config: ServersConfig, project: str | Path | None = None) -> int:
+def run_editor(config: ServersConfig, project: str | Path | None = None, *, trust_pickles: bool = False) -> int:
     """Start the editor and run the Qt event loop until the window closes."""
     os.environ["QT_API"] = "pyside6"
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    editor = create_editor(config, project, app=app)
+    editor = create_editor(config, project, app=app, trust_pickles=trust_pickles)
     editor.show()
     return int(app.exec())

@@ -13,7 +13,7 @@ import logging
 from ryven.node_env import export_nodes, on_gui_load
 
 from .classes import default_workflow_folders, specs_from_folder, workflow_class, workflow_classes
-from .project_ryven import specs_in_ryven_project
+from .project_ryven import UntrustedProject, is_trusted, specs_in_ryven_project
 from .utility_nodes import UTILITY_NODES
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,12 @@ def _collect() -> None:
             workflow_class(spec)
     project = _project_being_opened()
     if project and project.endswith(".json") and not project.endswith(".orchestrator.json"):
-        for spec in specs_in_ryven_project(project):
+        try:  # unpickled only when the user said they trust the file (the editor asks first)
+            specs = specs_in_ryven_project(project, trust_pickles=is_trusted(project))
+        except UntrustedProject as exc:
+            log.warning("%s", exc)
+            return
+        for spec in specs:
             workflow_class(spec)
 
 

@@ -21,6 +21,7 @@ from ryvencore.utils import serialize
 from comfy_backend import WorkflowError, atomic_write_text
 
 from .classes import full_identifier, new_session, register, workflow_class
+from .loops import find_loop, refuse_loop
 from .utility_nodes import ImageFileNode, NumberNode, PreviewNode, SaveOutputsNode, SeedNode, TextNode
 from .workflow_node import STATE_VERSION, WorkflowNode
 from .workflow_spec import TargetSpec, WorkflowSpec
@@ -70,17 +71,43 @@ def is_orchestrator_file(path: str | Path) -> bool:
     return str(path).endswith(SUFFIX)
 
 
+#: deeper than any project we or Ryven write; deeper files are refused before anything walks them
+MAX_DEPTH = 200
+
+
 def read_project_json(path: str | Path) -> Any:
-    """The parsed JSON of a project file (ours or Ryven's); unreadable or malformed files raise ``WorkflowError``."""
+    """The parsed JSON of a project file (ours or Ryven's); unreadable, malformed or absurdly
+    nested files raise ``WorkflowError``."""
     p = Path(path)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise WorkflowError(f"{p}: not a usable project: nested too deeply") from None
     except FileNotFoundError:
         raise WorkflowError(f"{p}: project file not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorkflowError(f"{p}: not a JSON project ({exc})") from None
     except OSError as exc:
         raise WorkflowError(f"{p}: cannot read the project: {exc.strerror}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise WorkflowError(f"{p}: not a usable project: nested more than {MAX_DEPTH} levels deep")
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How deeply lists and objects nest in ``data`` (iterative: any depth is measured safely)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((c, depth + 1) for c in children)
+    return deepest
 
 
 def load_orchestrator(path: str | Path) -> OrchestratorProject:
@@ -105,6 +132,12 @@ def parse_orchestrator(data: Any, source: str = "project") -> OrchestratorProjec
             for nid in (c.from_node, c.to_node):
                 if nid not in ids:
                     raise WorkflowError(f"{source}: flow {flow.title!r}: connection names unknown node {nid!r}")
+        fed_by: dict[str, list[str]] = {}
+        for c in flow.connections:
+            fed_by.setdefault(c.to_node, []).append(c.from_node)
+        names = {n.id: f"{n.id} ({n.spec.title if n.spec is not None else n.kind})" for n in flow.nodes}
+        refuse_loop(find_loop(ids, lambda nid, fed_by=fed_by: fed_by.get(nid, [])), names.__getitem__,
+                    f"{source}: flow {flow.title!r}")
     return project
 
 

@@ -31,6 +31,7 @@ from comfy_backend import (
 )
 
 from .fetching import OutputFiles, fetch_image_source
+from .loops import find_loop, refuse_loop
 from .run_state import JOB_STATE_STATUS, RunStatus
 from .saving import save_values
 from .threads import Post, when_done
@@ -118,8 +119,12 @@ class FlowRunner:
 
     def run_nodes(self, targets: Iterable[Node], *, rerun_done: bool = False,
                   preview: dict[Node, list[str]] | None = None) -> FlowRun:
-        """Run ``targets`` and whatever upstream they need that has no result yet (all of it with ``rerun_done``)."""
+        """Run ``targets`` and whatever upstream they need that has no result yet (all of it with ``rerun_done``).
+
+        Raises WorkflowError, running nothing, when nodes upstream feed each other in a loop.
+        """
         targets = list(targets)
+        refuse_loop(find_loop(targets, upstream_nodes), lambda n: str(n.title))
         needed: list[Node] = []
         deps: dict[Node, set[Node]] = {}
         value_nodes: list[Node] = []

@@ -194,8 +194,8 @@ def test_ryven_project_save_keeps_workflows_values_targets_positions(editor, tmp
     editor.save_project(str(path))
     data = json.loads(path.read_text())
     assert any(p["name"] == "ryven_comfy_nodes" for p in data["required packages"])
-    assert {s.id for s in specs_in_ryven_project(data)} >= {"blurred_colour", "invert_image"}
-    _, flows = load_ryven_project(data)
+    assert {s.id for s in specs_in_ryven_project(data, trust_pickles=True)} >= {"blurred_colour", "invert_image"}
+    _, flows = load_ryven_project(data, trust_pickles=True)
     again = next(n for f in flows for n in f.nodes if n.title == "blurred colour" and n.values.get("1.color") == 0x123456)
     assert again.target.server == "local2"
     assert (again.load_data["pos x"], again.load_data["pos y"]) == (11, 22)
@@ -259,7 +259,7 @@ from comfy_backend.config import load_servers_config
 from ryven_comfy_nodes.context import current_context
 from ryven_comfy_nodes.launcher import create_editor
 app = QApplication(sys.argv[:1])
-ed = create_editor(load_servers_config(sys.argv[1]), sys.argv[2], app=app)
+ed = create_editor(load_servers_config(sys.argv[1]), sys.argv[2], app=app, trust_pickles=True)
 nodes = [n for f in ed.core_session.flows for n in f.nodes]
 b = next(n for n in nodes if n.title == "blurred colour")
 print("OK", b.values.get("1.color"), b.target.server, b.identifier, len(nodes), flush=True)
@@ -347,7 +347,7 @@ def test_add_workflow_node_from_a_file_registers_lists_places_and_saves(editor, 
     idents = [nd["identifier"] for f in (data["flows"].values() if isinstance(data["flows"], dict) else data["flows"])
               for nd in f["nodes"]]
     assert cls.identifier in idents
-    spec = next(s for s in specs_in_ryven_project(data) if s.id == "soft_square")
+    spec = next(s for s in specs_in_ryven_project(data, trust_pickles=True) if s.id == "soft_square")
     assert spec.prompt == node.spec.prompt
     # a broken file is an error for the dialog to show, and places nothing
     bad = tmp_path / "broken.json"

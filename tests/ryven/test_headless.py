@@ -145,7 +145,7 @@ def test_ryven_project_round_trip_keeps_workflows_values_targets(specs):
     a.set_value(param(a, "2", "sigma"), 1.5)
     a.unexpose("batch_size")
     data = session.serialize()
-    _, flows = load_ryven_project(data)
+    _, flows = load_ryven_project(data, trust_pickles=True)  # our own session's state
     a2, b2 = [n for n in flows[0].nodes if hasattr(n, "spec")]
     assert a2.values["1.color"] == 4242 and a2.values["2.sigma"] == 1.5 and a2.target.server == "local1"
     labels = [i.label_str for i in a2.inputs]
