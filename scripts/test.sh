@@ -8,6 +8,6 @@ bash scripts/system_deps.sh   # Qt's system libraries (GUI tests); installs only
 export QT_QPA_PLATFORM=offscreen
 [[ "$(id -u)" == "0" ]] && export QTWEBENGINE_DISABLE_SANDBOX=1
 echo "== provisioning the local CPU ComfyUI (cached after the first run)" >&2
-.venv/bin/python -c "from comfy_backend.local.provision import ensure_comfyui; ensure_comfyui(progress=print)"
+.venv/bin/python -c "from comfy_backend.local.provision import ensure_comfyui; from comfy_backend.local.frontend import ensure_frontend; ensure_comfyui(progress=print); ensure_frontend(progress=print)"
 echo "== tests" >&2
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
