@@ -23,7 +23,7 @@ from ..safe_text import sanitize_line
 from ..workflow import apply_assignments, parse_assignment, seed_inputs, vary_seed
 from ..workflow.formats import WorkflowFile, load_workflow
 from ..workflow.patch import apply_seed_control, seed_controls
-from . import workflow_inspect
+from . import workflow_inspect, workflow_store
 from .progress import ProgressDisplay
 
 EXIT_INTERRUPTED = 130  # as for Ctrl-C, also after SIGTERM
@@ -32,7 +32,7 @@ DEFS_TIMEOUT = 120.0  # seconds to wait for a server's node definitions (needed 
 
 def register(sub: Any) -> None:
     cmd = sub.add_parser("workflow", help="run and inspect workflow files")
-    w = cmd.add_subparsers(dest="workflow_command", metavar="{run,validate,params,to-api}")
+    w = cmd.add_subparsers(dest="workflow_command", metavar="{run,validate,params,to-api,push,pull}")
     w.required = True
     run = w.add_parser("run", help="run a workflow N times across the servers")
     run.add_argument("file", help="workflow: API or UI JSON, or a PNG/WebP saved by ComfyUI")
@@ -47,6 +47,7 @@ def register(sub: Any) -> None:
     run.add_argument("--randomize-seed", action="store_true", help="random seeds instead of seed+i")
     run.set_defaults(func=cmd_run)
     workflow_inspect.register(w)
+    workflow_store.register(w)  # push, pull, to-api --frontend
 
 
 def prepare_prompts(path: str | WorkflowFile, sets: list[str], count: int, randomize: bool,
