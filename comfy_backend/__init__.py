@@ -3,7 +3,7 @@
 The public face — everything a front needs — is importable from here; see
 docs/architecture.md. Qt-free; asyncio lives in the Orchestrator's worker thread.
 """
-from .config import ServerConfig, ServersConfig, load_servers_config
+from .config import ServerConfig, ServersConfig, auth_headers, load_servers_config
 from .discovery import find_servers_file, resolve_servers_config
 from .errors import (
     ComfyBackendError,
@@ -49,6 +49,6 @@ __all__ = [
     "JobSnapshot", "JobState", "MediaKind", "MetricsSeries", "NoServerAvailable", "NodeDefsEvent", "Orchestrator",
     "OutputPathError", "OutputRef", "ParameterError", "PreviewEvent", "Progress", "ProvisionError", "RequestTimeout",
     "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError", "ServerSnapshot", "ServersConfig",
-    "Target", "Upload", "ValidationRejected", "WorkflowError", "atomic_write_text", "example_workflows_dir",
+    "Target", "Upload", "ValidationRejected", "WorkflowError", "atomic_write_text", "auth_headers", "example_workflows_dir",
     "find_servers_file", "load_servers_config", "resolve_servers_config", "save_output", "servers_file_or_local",
 ]

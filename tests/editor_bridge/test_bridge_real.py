@@ -1,0 +1,211 @@
+"""The bridge against the real web UI of real servers: frontend 1.32.9 and 1.58.1, offscreen.
+
+One page per frontend per session (``editor_pages``): pages are slow to start, so the tests
+reuse them and each push replaces the active tab's graph.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from comfy_backend import ServerConfig, WorkflowError
+from comfy_backend.workflow import expose, list_fields
+from editor_bridge import (
+    EditorPage,
+    FrontendUnavailable,
+    MissingNodeTypes,
+    PageTimeout,
+    pull,
+    push,
+    wait,
+)
+from editor_bridge.markers import MARKER_KEY
+from tests.editor_bridge.conftest import SAMPLE, http_app
+
+pytestmark = pytest.mark.real
+
+W = 60  # s: the most any one call may take before the test fails (not an assertion on speed)
+
+
+def _object_info(page: EditorPage) -> dict[str, Any]:
+    if not hasattr(page, "_test_object_info"):
+        page._test_object_info = wait(page.call("objectInfo"), W)  # type: ignore[attr-defined]
+    return page._test_object_info  # type: ignore[attr-defined, no-any-return]
+
+
+def _sample_exposed(info: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    wf = json.loads(SAMPLE.read_text())
+    fields = {f.key: f for f in list_fields(wf, info)}
+    taken: set[str] = set()
+    keys = ("1.width", "1.color", "3.filename_prefix", "4.value", "4.height")
+    return wf, [expose(fields[k], taken=taken) for k in keys]
+
+
+def test_page_is_ready_with_its_version_and_no_first_run_dialog(page: EditorPage, frontend_urls: dict[str, str]) -> None:
+    version = next(v for v, u in frontend_urls.items() if u == page.server.url)
+    assert page.info is not None and page.info.version == version and page.info.tested
+    assert page.interceptor.seen["websocket"] >= 1      # the socket's upgrade went through the interceptor
+    state = wait(page.run_js(
+        "return {done: app.extensionManager.setting.get('Comfy.TutorialCompleted'),"
+        " dialogs: document.querySelectorAll('.p-dialog').length}"), W)
+    assert state == {"done": True, "dialogs": 0}
+
+
+def test_push_edit_pull_gives_kept_moved_broken(page: EditorPage) -> None:
+    info = _object_info(page)
+    wf, exposed = _sample_exposed(info)
+    pushed = wait(push(page, wf, name="Bridge test node", exposed=exposed), W)
+    assert pushed.path.endswith("Bridge test node.json") or pushed.warnings
+    assert not page.dirty
+    shown = wait(page.run_js("return app.graph.serialize()"), W)
+    marks = {n["id"]: n["properties"].get(MARKER_KEY) for n in shown["nodes"]}
+    assert [e["input"] for e in marks[1]["exposed"]] == ["width", "color"]
+
+    changed: list[bool] = []
+    page.dirty_changed.connect(changed.append)
+    # in the web UI: node 1 copied (new id, marker kept), re-titled, moved, its width changed,
+    # wired in place of the original, which is deleted; a node added; the exposed SolidMask deleted
+    new_id = wait(page.run_js("""
+        const g = app.graph;
+        const old = g.getNodeById(1);
+        const copy = old.clone();
+        g.add(copy);
+        copy.title = 'Canvas'; copy.pos = [60, 700];
+        copy.widgets.find(w => w.name === 'width').value = 320;
+        copy.connect(0, g.getNodeById(2), 0);
+        g.remove(old);
+        g.add(LiteGraph.createNode('ImageInvert'));
+        g.remove(g.getNodeById(4));
+        captureState();
+        return copy.id;"""), W)
+    if not page.dirty:
+        wait(_signal_future(page), W, "graphChanged")
+    assert page.dirty and changed[-1] is True
+
+    pulled = wait(pull(page, exposed=exposed, pushed=pushed.workflow, object_info=info), W)
+    assert not page.dirty
+    by_id = {b.parameter.id: b for b in pulled.diff.bindings}
+    assert {k: (b.status, b.node_id) for k, b in by_id.items()} == {
+        exposed[0].id: ("moved", str(new_id)), exposed[1].id: ("moved", str(new_id)),
+        exposed[2].id: ("ok", "3"), exposed[3].id: ("broken", None), exposed[4].id: ("broken", None)}
+    assert "deleted" in by_id[exposed[3].id].reason
+    assert pulled.prompt[str(new_id)]["inputs"]["width"] == 320
+    assert len(pulled.workflow["nodes"]) == 6   # 6 - 1 deleted - 1 replaced + 1 copy + 1 added
+    fields = {f.key: f.value for f in pulled.diff.fields}
+    assert fields[f"{new_id}.width"] == 320
+
+
+def _signal_future(page: EditorPage) -> Any:
+    from concurrent.futures import Future
+
+    fut: Future[bool] = Future()
+    fut.set_running_or_notify_cancel()
+    page.dirty_changed.connect(lambda v: fut.done() or fut.set_result(v))
+    return fut
+
+
+def test_an_api_prompt_opens_through_load_api_json_with_its_markers(page: EditorPage) -> None:
+    info = _object_info(page)
+    prompt = {"10": {"class_type": "SolidMask", "inputs": {"value": 0.25, "width": 64, "height": 48}},
+              "11": {"class_type": "MaskToImage", "inputs": {"mask": ["10", 0]}},
+              "12": {"class_type": "PreviewImage", "inputs": {"images": ["11", 0]}}}
+    taken: set[str] = set()
+    exposed = [expose(f, taken=taken) for f in list_fields(prompt, info) if f.key == "10.width"]
+    wait(push(page, prompt, name="Bridge api node", exposed=exposed), W)
+    pulled = wait(pull(page, exposed=exposed, pushed=prompt, object_info=info), W)
+    assert [(b.status, b.node_id) for b in pulled.diff.bindings] == [("ok", "10")]
+    assert pulled.prompt["10"]["inputs"] == {"value": 0.25, "width": 64, "height": 48}
+
+
+def test_unknown_node_types_and_malformed_workflows_change_nothing(page: EditorPage) -> None:
+    wf = json.loads(SAMPLE.read_text())
+    wait(push(page, wf, name="Bridge test node"), W)
+    before = wait(page.run_js("return app.graph.serialize().nodes.map(n => n.id)"), W)
+    bad = json.loads(SAMPLE.read_text())
+    bad["nodes"][1]["type"] = "NoSuchNode_For_Bridge_Test"
+    with pytest.raises(MissingNodeTypes, match="NoSuchNode_For_Bridge_Test"):
+        wait(push(page, bad, name="bad"), W)
+    with pytest.raises(WorkflowError):
+        wait(push(page, {"nodes": [{"id": 1}], "links": "no"}, name="bad"), W)
+    assert wait(page.run_js("return app.graph.serialize().nodes.map(n => n.id)"), W) == before
+
+
+# ---------------------------------------------------------------- loading failures and auth
+
+
+def test_offline_server_and_no_web_ui_and_never_ready_are_clear_errors(qapp: Any, loop_thread: Any) -> None:
+    from aiohttp import web
+
+    async def not_found(_r: web.Request) -> web.Response:
+        return web.Response(status=404, text="404: Not Found")
+
+    async def other(_r: web.Request) -> web.Response:
+        return web.Response(text="<html><title>Some other service</title><body>hi</body></html>", content_type="text/html")
+
+    async def stuck(_r: web.Request) -> web.Response:   # looks like ComfyUI's page, never starts the app
+        return web.Response(text="<html><title>ComfyUI</title><body><div id='vue-app'></div></body></html>",
+                            content_type="text/html")
+
+    cases = []
+    for handler in (not_found, other, stuck):
+        url, stop = loop_thread.run(http_app({"/": handler})())
+        cases.append((url, stop))
+    try:
+        offline = EditorPage(ServerConfig(id="off", url="http://127.0.0.1:9"))
+        with pytest.raises(FrontendUnavailable, match="unreachable"):
+            wait(offline.load(), W)
+        p404 = EditorPage(ServerConfig(id="api-only", url=cases[0][0]))
+        with pytest.raises(FrontendUnavailable, match=r"404|no ComfyUI web UI"):
+            wait(p404.load(), W)
+        pother = EditorPage(ServerConfig(id="other", url=cases[1][0]))
+        with pytest.raises(FrontendUnavailable, match="serves no ComfyUI web UI"):
+            wait(pother.load(), W)
+        pstuck = EditorPage(ServerConfig(id="stuck", url=cases[2][0]), ready_timeout=3)
+        with pytest.raises(PageTimeout, match="did not become ready within 3 s"):
+            wait(pstuck.load(), W)
+        for p in (offline, p404, pother, pstuck):
+            p.close()
+    finally:
+        for _, stop in cases:
+            loop_thread.run(stop())
+
+
+def _settle(seconds: float) -> Any:
+    """A future done after ``seconds`` of Qt events (lets a closed page drop its connections)."""
+    from concurrent.futures import Future
+
+    from qtpy.QtCore import QTimer
+
+    fut: Future[None] = Future()
+    fut.set_running_or_notify_cancel()
+    QTimer.singleShot(int(seconds * 1000), lambda: fut.set_result(None))
+    return fut
+
+
+def test_the_page_works_through_a_proxy_that_requires_a_bearer_token(
+        qapp: Any, loop_thread: Any, real_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.backend.test_auth_tls import start_proxy
+
+    monkeypatch.setenv("BRIDGE_TEST_TOKEN", "tok-bridge")
+    required = {"Authorization": "Bearer tok-bridge"}
+    bare_url, _, stop_bare = loop_thread.run(start_proxy(real_server, required))
+    url, seen, stop = loop_thread.run(start_proxy(real_server, required))
+    try:
+        bare = EditorPage(ServerConfig(id="noauth", url=bare_url))
+        with pytest.raises(FrontendUnavailable, match="401"):
+            wait(bare.load(), W)
+        bare.close()
+        cfg = ServerConfig(id="proxied", url=url, auth={"kind": "bearer", "token_env": "BRIDGE_TEST_TOKEN"})
+        page = EditorPage(cfg)
+        wait(page.load(), 120)
+        out = wait(pull(page), W)
+        assert out.workflow["nodes"] is not None
+        assert page.interceptor.seen["websocket"] >= 1 and seen["ws"] >= 1
+        assert seen["refused"] == 0 and seen["http"] > 50   # every request of the page carried the token
+        page.close()
+        wait(_settle(1.0), W)
+    finally:
+        loop_thread.run(stop_bare(), 60)
+        loop_thread.run(stop(), 60)
