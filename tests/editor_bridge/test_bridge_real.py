@@ -97,6 +97,43 @@ def test_push_edit_pull_gives_kept_moved_broken(page: EditorPage) -> None:
     assert fields[f"{new_id}.width"] == 320
 
 
+def test_exposures_survive_wrapping_their_node_into_a_subgraph(page: EditorPage) -> None:
+    info = _object_info(page)
+    wf, exposed = _sample_exposed(info)
+    pushed = wait(push(page, wf, name="Bridge test node", exposed=exposed), W)
+    host = wait(page.run_js("""
+        const g = app.graph;
+        const made = g.convertToSubgraph(new Set([g.getNodeById(4), g.getNodeById(5)]));
+        captureState();
+        return String(made.node.id);"""), W)
+    pulled = wait(pull(page, exposed=exposed, pushed=pushed.workflow, object_info=info), W)
+    status = {b.parameter.id: (b.status, b.node_id) for b in pulled.diff.bindings}
+    assert status[exposed[3].id] == ("moved", f"{host}:4") and status[exposed[4].id] == ("moved", f"{host}:4")
+    assert status[exposed[0].id] == ("ok", "1")
+    assert pulled.prompt[f"{host}:4"]["inputs"]["value"] == 0.5
+
+
+def test_the_first_run_dialog_is_pre_empted_for_a_fresh_user(qapp: Any, newer_frontend_server: str,
+                                                             loop_thread: Any) -> None:
+    import aiohttp
+
+    from comfy_backend.client import ComfyClient
+
+    async def reset() -> None:   # as a fresh user: the setting not done
+        async with aiohttp.ClientSession() as session:
+            client = ComfyClient(ServerConfig(id="s", url=newer_frontend_server), session)
+            await client.request("POST", "/settings/Comfy.TutorialCompleted", json_body=False)
+
+    loop_thread.run(reset())
+    fresh = EditorPage(ServerConfig(id="fresh", url=newer_frontend_server))
+    wait(fresh.load(), 120)
+    state = wait(fresh.run_js(
+        "return {done: app.extensionManager.setting.get('Comfy.TutorialCompleted'),"
+        " dialogs: document.querySelectorAll('.p-dialog').length}"), W)
+    fresh.close()
+    assert state == {"done": True, "dialogs": 0}
+
+
 def _signal_future(page: EditorPage) -> Any:
     from concurrent.futures import Future
 
