@@ -30,6 +30,8 @@ def ensure_app() -> QApplication:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    # Chromium's own log (dbus, GPU probing) is noise on a terminal; the page's console goes to our log
+    os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--log-level=3")
     return QApplication([])
 
 

@@ -57,9 +57,10 @@ def with_markers(workflow: dict[str, Any], exposed: Sequence[ExposedParameter]) 
         if isinstance(props, dict):
             props.pop(MARKER_KEY, None)
     for p in exposed:
-        node = _locate(out, p.node_id)
-        if node is None:
+        target = _locate(out, p.node_id)
+        if target is None:
             continue  # not in this workflow (a stale exposure): the pull reports it broken
+        node = target
         props = node.setdefault("properties", {})
         if not isinstance(props, dict):
             props = node["properties"] = {}

@@ -28,7 +28,7 @@ class EditorView(QWidget):
 
     def closeEvent(self, event: object) -> None:
         # the view goes before its page, the page before its profile (Qt warns otherwise)
-        self.web.setPage(None)  # type: ignore[arg-type]
+        self.web.setPage(None)
         self.editor.close()
         super().closeEvent(event)  # type: ignore[arg-type]
 

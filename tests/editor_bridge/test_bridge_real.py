@@ -246,3 +246,15 @@ def test_the_page_works_through_a_proxy_that_requires_a_bearer_token(
     finally:
         loop_thread.run(stop_bare(), 60)
         loop_thread.run(stop(), 60)
+
+
+def test_the_view_shows_the_page_and_closes_cleanly(qapp: Any, real_server: str) -> None:
+    from editor_bridge import EditorView
+
+    view = EditorView(ServerConfig(id="view", url=real_server))
+    view.resize(1200, 800)
+    view.show()
+    info = wait(view.editor.load(), 120)
+    assert info.version == "1.32.9" and view.web.page() is view.editor.page
+    assert wait(view.editor.run_js("return app.canvasEl.width > 0"), W) is True
+    view.close()
