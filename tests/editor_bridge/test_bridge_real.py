@@ -258,3 +258,16 @@ def test_the_view_shows_the_page_and_closes_cleanly(qapp: Any, real_server: str)
     assert info.version == "1.32.9" and view.web.page() is view.editor.page
     assert wait(view.editor.run_js("return app.canvasEl.width > 0"), W) is True
     view.close()
+
+
+def test_a_frontend_outside_the_tested_range_warns_or_fails_when_strict(
+        qapp: Any, real_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import editor_bridge.page as page_module
+    from editor_bridge import FrontendVersionError, check_version
+
+    # pretend the tested range ends before 1.32.9 (no older frontend runs on this backend)
+    monkeypatch.setattr(page_module, "check_version", lambda url, v: check_version(url, v, ("1.0.0", "1.20.0")))
+    strict = EditorPage(ServerConfig(id="strict", url=real_server), strict_version=True)
+    with pytest.raises(FrontendVersionError, match=r"runs frontend 1\.32\.9, newer than the tested range"):
+        wait(strict.load(), 120)
+    strict.close()
