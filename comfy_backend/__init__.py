@@ -42,13 +42,14 @@ from .models import (
 from .outputs import save_output
 from .requests import RunRequest, Target, Upload
 from .runtime import Dispatcher, JobHandle, MetricsSeries, Orchestrator
+from .servers_file import ConfigChanged, ServersFile
 
 __all__ = [
-    "Attempt", "AttemptOutcome", "ComfyBackendError", "ConfigError", "ConnectionLost", "Dispatcher", "ErrorKind",
+    "Attempt", "AttemptOutcome", "ComfyBackendError", "ConfigChanged", "ConfigError", "ConnectionLost", "Dispatcher", "ErrorKind",
     "Event", "ExecutionFailed", "Health", "Interrupted", "JobCancelled", "JobError", "JobEvent", "JobHandle",
     "JobSnapshot", "JobState", "MediaKind", "MetricsSeries", "NoServerAvailable", "NodeDefsEvent", "Orchestrator",
     "OutputPathError", "OutputRef", "ParameterError", "PreviewEvent", "Progress", "ProvisionError", "RequestTimeout",
-    "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError", "ServerSnapshot", "ServersConfig",
+    "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError", "ServerSnapshot", "ServersConfig", "ServersFile",
     "Target", "Upload", "ValidationRejected", "WorkflowError", "atomic_write_text", "auth_headers", "example_workflows_dir",
     "find_servers_file", "load_servers_config", "resolve_servers_config", "save_output", "servers_file_or_local",
 ]

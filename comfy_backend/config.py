@@ -224,6 +224,14 @@ class ServersConfig(BaseModel):
             s._limits = limits
         return self
 
+    # The file this config was read from (None when built in memory): where edits are saved.
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was read from, or None."""
+        return self._source
+
 
 def _loc(err: Mapping[str, Any], data: Any) -> str:
     """Render a pydantic error location as ``servers[1] (id pc2).url``."""
@@ -282,6 +290,7 @@ def load_servers_config(path: str | os.PathLike[str]) -> ServersConfig:
         raise ConfigError(f"{p}: malformed YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     cfg = parse_servers_config(data, str(p))
     check_server_files(cfg, str(p))
+    cfg._source = p.resolve()
     return cfg
 
 

@@ -221,6 +221,15 @@ class ServerSnapshot:
     failed: int
     jobs_per_minute: float
     mean_run_seconds: float | None
+    # Added for monitoring; defaults keep older constructors working.
+    retried: int = 0                       # jobs that failed here and were retried elsewhere
+    mean_queue_wait: float | None = None   # mean submit → start of recent jobs, seconds
+    is_cpu: bool = False                   # ComfyUI runs on the CPU: its "VRAM" is system RAM
+    agent: bool = False                    # the ryven_comfy_agent route answers
+    cpu_percent: float | None = None       # agent only
+    gpu_percent: float | None = None       # agent only (NVML)
+    temperature_c: float | None = None     # agent only: the GPU's, else the CPU's
+    removed: bool = False                  # the last snapshot of a server taken out of the pool
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

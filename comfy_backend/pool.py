@@ -20,7 +20,7 @@ import aiohttp
 
 from .aio import wait_event
 from .attempt import AttemptRunner
-from .config import ServersConfig
+from .config import ServerConfig, ServersConfig
 from .errors import (
     ComfyBackendError,
     ErrorKind,
@@ -32,7 +32,7 @@ from .errors import (
 )
 from .events import Event, JobEvent, NodeDefsEvent, PreviewEvent, ServerEvent
 from .jobs import Job, JobSpec
-from .models import Attempt, JobState, OutputRef
+from .models import Attempt, Health, JobState, OutputRef
 from .scheduler import Estimator, Policy, ServerLoad, make_policy, missing_capabilities
 from .server import ServerHandle
 
@@ -66,20 +66,102 @@ class ServerPool:
         self._blobs: OrderedDict[OutputRef, bytes] = OrderedDict()
         self._blob_bytes = 0
         self._closed = False
+        self._health_seen: dict[str, Health] = {}  # to log each server's state changes once
+        self._retiring: dict[str, asyncio.Task[None]] = {}
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self, wait_checked: bool = True) -> ServerPool:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=32, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
-        for i, sc in enumerate(self.config.servers):
-            handle = ServerHandle(sc, self._session, self.settings, i, self._server_changed, self._defs_changed,
-                                  self._abandoned_fate)
-            self.servers[sc.id] = handle
-            handle.start()
+        for sc in self.config.servers:
+            self._add_handle(sc)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
         if wait_checked:
             await asyncio.gather(*(s.wait_checked() for s in self.servers.values()))
         return self
+
+    def _add_handle(self, sc: ServerConfig) -> ServerHandle:
+        assert self._session is not None
+        order = max((h.order for h in self.servers.values()), default=-1) + 1
+        sc._limits = self.settings.limits()
+        handle = ServerHandle(sc, self._session, self.settings, order, self._server_changed, self._defs_changed,
+                              self._abandoned_fate)
+        self.servers[sc.id] = handle
+        handle.start()
+        return handle
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pool's one HTTP session (for a probe of a server not in the pool)."""
+        if self._session is None:
+            raise ComfyBackendError("the pool is not started")
+        return self._session
+
+    # -- servers changed at run time -----------------------------------------------
+    async def add_server(self, sc: ServerConfig) -> None:
+        """Add a server (ComfyBackendError if its id is taken); it starts being checked at once."""
+        if sc.id in self.servers or sc.id in self._retiring:
+            raise ComfyBackendError(f"a server with id '{sc.id}' is already in the pool")
+        self._add_handle(sc)
+        log.info("server %s added (%s)", sc.id, sc.url)
+        self._wake.set()
+
+    async def replace_server(self, sc: ServerConfig) -> None:
+        """Apply an edited server config. Name, tags, limits and enabled apply at once; a new url,
+        auth or TLS setting gets a new connection once the jobs running on the old one have ended
+        (no new job starts there meanwhile)."""
+        old = self.servers.get(sc.id)
+        if old is None:
+            raise ComfyBackendError(f"no server with id '{sc.id}' in the pool")
+        connection = ("url", "auth", "ca_file", "verify_tls")
+        sc._limits = self.settings.limits()
+        if all(getattr(old.config, f) == getattr(sc, f) for f in connection):
+            was_enabled = old.config.enabled
+            old.config = sc
+            if sc.enabled and not was_enabled:
+                old.health = Health.UNKNOWN
+                if old._task is None:
+                    old.start()
+                old.check_soon()
+            elif not sc.enabled:
+                old.health = Health.DISABLED
+            log.info("server %s edited", sc.id)
+            self._server_changed(old)
+            self._wake.set()
+            return
+        await self._retire(old)
+        self._add_handle(sc)
+        log.info("server %s reconnected with its new settings (%s)", sc.id, sc.url)
+        self._wake.set()
+
+    async def remove_server(self, server_id: str) -> None:
+        """Take a server out: no new job goes there; jobs running on it finish there (or fail over,
+        as with any server that goes away); then its connections close."""
+        handle = self.servers.get(server_id)
+        if handle is None:
+            raise ComfyBackendError(f"no server with id '{server_id}' in the pool")
+        await self._retire(handle)
+        if self._listeners:
+            self._emit(ServerEvent(handle.snapshot(removed=True)))
+        log.info("server %s removed", server_id)
+        self._wake.set()
+
+    async def _retire(self, handle: ServerHandle) -> None:
+        """Stop new work on ``handle``, wait for its jobs, close it and drop it from ``servers``."""
+        handle.config = handle.config.model_copy(update={"enabled": False})
+        handle.config._limits = self.settings.limits()
+        if handle.in_flight:
+            log.info("server %s: waiting for %d job(s) running there before it is let go",
+                     handle.id, len(handle.in_flight))
+        self._server_changed(handle)
+        while handle.in_flight and not self._closed:
+            await asyncio.sleep(0.2)
+        await handle.close()
+        if self.servers.get(handle.id) is handle:
+            del self.servers[handle.id]
+        self._health_seen.pop(handle.id, None)
+        for job in self._waiting:
+            job.capability.pop(handle.id, None)
 
     async def close(self) -> None:
         self._closed = True
@@ -117,6 +199,14 @@ class ServerPool:
 
     def _server_changed(self, server: ServerHandle) -> None:
         self._wake.set()
+        before = self._health_seen.get(server.id)
+        if before is not server.health:
+            self._health_seen[server.id] = server.health
+            level = logging.WARNING if server.health is Health.OFFLINE and before is not None else logging.INFO
+            # degraded reasons are logged where they arise (once per change); offline ones here
+            why = f" ({server.last_error})" if server.last_error and server.health is Health.OFFLINE else ""
+            log.log(level, "server %s: %s → %s%s", server.id, before.value if before else "start",
+                    server.health.value, why)
         if self._listeners:
             self._emit(ServerEvent(server.snapshot()))
 
@@ -369,6 +459,7 @@ class ServerPool:
             gave_up = error.with_message(f"gave up after {len(job.attempts)} attempts; last: {error.message}")
             job.finish(JobState.FAILED, gave_up, attempt_error=error)
             return
+        server.metrics.record_retry()
         job.requeued(time.monotonic() + self.settings.retry_backoff * (2 ** (len(job.attempts) - 1)), error)
         self._waiting.insert(0, job)
         log.info("job %s: retrying after %s", job.id, error.message)

@@ -19,13 +19,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .config import ServersConfig
+from .config import ServerConfig, ServersConfig
 from .errors import ComfyBackendError, NoServerAvailable
 from .events import Event, JobEvent, NodeDefsEvent, ServerEvent
 from .jobs import JobSpec, new_job_id
+from .metrics import metrics_report
 from .models import Health, JobSnapshot, JobState, OutputRef, Progress, ServerSnapshot
 from .outputs import download_output, save_output
 from .pool import ServerPool
+from .probe import probe_server
 from .requests import RunRequest
 from .run_spec import spec_for
 from .server import ServerHandle
@@ -205,7 +207,11 @@ class Orchestrator:
                 self._job_snaps[event.job.id] = event.job
         elif isinstance(event, ServerEvent):
             with self._lock:
-                self._server_snaps[event.server.id] = event.server
+                if event.server.removed:
+                    self._server_snaps.pop(event.server.id, None)
+                    self._defs.pop(event.server.id, None)
+                else:
+                    self._server_snaps[event.server.id] = event.server
         elif isinstance(event, NodeDefsEvent):
             handle = self._started_pool.servers[event.server_id]
             if handle.node_defs is not None:
@@ -308,6 +314,32 @@ class Orchestrator:
             return {h.id: {f: h.metrics.series(f) for f in fields} for h in chosen}
 
         return self._call(read)
+
+    def metrics_report(self, since: float | None = None) -> cf.Future[dict[str, Any]]:
+        """``{"servers": {id: {"samples": [...], "jobs": {...}}}}`` (None where a figure is unknown):
+        what ``workflow run --metrics FILE`` writes; samples older than ``since`` (wall time) left out."""
+        return self._call(lambda: metrics_report({sid: h.metrics for sid, h in self._started_pool.servers.items()},
+                                                 since))
+
+    # -- servers at run time ------------------------------------------------------
+    def add_server(self, server: ServerConfig) -> cf.Future[None]:
+        """Add a server to the running pool (fails if its id is taken); it is checked at once."""
+        return self._run_coroutine(self._started_pool.add_server(server))
+
+    def replace_server(self, server: ServerConfig) -> cf.Future[None]:
+        """Apply an edited server (same id). Name, tags, limits and enabled apply at once; a new
+        url, auth or TLS setting once the jobs running there have ended."""
+        return self._run_coroutine(self._started_pool.replace_server(server))
+
+    def remove_server(self, server_id: str) -> cf.Future[None]:
+        """Take a server out of the pool; the future ends when its running jobs have ended there
+        (a server that dies meanwhile fails its jobs over as usual) and it is gone."""
+        return self._run_coroutine(self._started_pool.remove_server(server_id))
+
+    def test_server(self, server: ServerConfig) -> cf.Future[dict[str, Any]]:
+        """Try a server config without adding it: ``{"ok", "reachable", "auth_ok", "version",
+        "agent", "latency_ms", "error"}`` (never raises for an unreachable server)."""
+        return self._run_coroutine(probe_server(server, self._started_pool.session))
 
     # -- jobs ---------------------------------------------------------------------
     def submit(self, request: RunRequest) -> JobHandle:

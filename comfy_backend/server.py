@@ -9,10 +9,11 @@ from typing import Any
 
 import aiohttp
 
+from .agent import AGENT_ROUTE
 from .aio import wait_event
 from .client import ComfyClient
 from .config import PoolSettings, ServerConfig
-from .errors import ComfyBackendError, ServerError
+from .errors import ComfyBackendError, ServerError, ServerHTTPError
 from .metrics import Sample, ServerMetrics
 from .models import Health, ServerSnapshot
 from .stream import EventStream
@@ -83,7 +84,7 @@ class ServerHandle:
         self.client = ComfyClient(config, session, timeout=settings.request_timeout)
         self.stream = EventStream(self.client, on_status=self._on_ws_status, on_connection=self._on_ws_connection)
         self.withdrawals = Withdrawals(self.client, on_verdict)
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(server_id=config.id)
         self.health = Health.UNKNOWN if config.enabled else Health.DISABLED
         self.last_error: str | None = None
         self.fail_count = 0
@@ -93,6 +94,10 @@ class ServerHandle:
         self.queue_pending = 0
         self.foreign = 0
         self.stats: dict[str, Any] = {}
+        # The monitoring agent (``comfy_backend.agent``): None until asked once per connection,
+        # then whether its route answers; its last reading (checked figures only).
+        self.agent: bool | None = None
+        self.agent_stats: dict[str, float | None] = {}
         self.info_ready = False                    # object_info fetched
         self.info_version = 0                      # bumped whenever node list or model lists change
         # The one home of this server's node definitions (/object_info, read-only), and a
@@ -172,6 +177,11 @@ class ServerHandle:
         return min(max(self.settings.health_interval * 2, 2.0), HEALTH_TIMEOUT_S, self.settings.request_timeout)
 
     async def check_once(self) -> None:
+        if not self.config.enabled and not self.in_flight:  # disabled at run time: not polled any more
+            self.health = Health.DISABLED
+            self._checked.set()
+            self._on_change(self)
+            return
         t0 = time.monotonic()
         timeout = self.check_timeout()
         try:
@@ -197,6 +207,10 @@ class ServerHandle:
             # network) leaves us polling: usable, but yellow.
             slow = latency > _SLOW_MS or self.stream.down_for() > _WS_GRACE_S
             self.health = Health.DEGRADED if slow else Health.ONLINE
+            if was_down:
+                self.agent = None  # another process may answer now: ask again
+            if self.agent is not False:
+                await self._read_agent(timeout)
             self.metrics.add_sample(self._sample(latency))
             version = (self.stats.get("system") or {}).get("comfyui_version")
             other_version = self.info_ready and version != self._defs_comfy_version
@@ -204,6 +218,47 @@ class ServerHandle:
                 await self._load_capabilities(restarted=(was_down or other_version) and self.node_defs is not None)
         self._checked.set()
         self._on_change(self)
+
+    async def _read_agent(self, timeout: float) -> None:
+        """Poll the agent's route; a 404 means no agent (asked again after a reconnect)."""
+        try:
+            raw = await self.client.request("GET", AGENT_ROUTE, timeout=timeout)
+        except ServerHTTPError as exc:
+            if exc.status == 404:
+                if self.agent is None:
+                    log.info("server %s: no monitoring agent (%s answers 404): using /system_stats only",
+                             self.id, AGENT_ROUTE)
+                self.agent = False
+            self.agent_stats = {}
+            return
+        except ServerError as exc:  # a hiccup: the health check decides about the server itself
+            log.debug("server %s: agent not read: %s", self.id, exc)
+            self.agent_stats = {}
+            return
+        if self.agent is None:
+            log.info("server %s: monitoring agent found", self.id)
+        self.agent = True
+        self.agent_stats = self._checked_agent(raw)
+
+    def _checked_agent(self, raw: Any) -> dict[str, float | None]:
+        m = self.metrics
+        if not isinstance(raw, dict):
+            m.plausible("agent answer", f"a {type(raw).__name__}, not an object", "percent")
+            return {}
+        gpus = raw.get("gpus")
+        gpu = gpus[0] if isinstance(gpus, list) and gpus and isinstance(gpus[0], dict) else {}
+        temp = m.plausible("gpu temperature", gpu.get("temperature_c"), "celsius") if gpu else None
+        if temp is None:
+            temp = m.plausible("cpu temperature", raw.get("cpu_temperature_c"), "celsius")
+        return {
+            "cpu_percent": m.plausible("cpu_percent", raw.get("cpu_percent"), "percent"),
+            "gpu_percent": m.plausible("gpu_percent", gpu.get("gpu_percent"), "percent") if gpu else None,
+            "temperature_c": temp,
+            "ram_used": m.plausible("agent ram_used", raw.get("ram_used"), "bytes"),
+            "ram_total": m.plausible("agent ram_total", raw.get("ram_total"), "bytes"),
+            "vram_used": m.plausible("agent vram_used", gpu.get("vram_used"), "bytes") if gpu else None,
+            "vram_total": m.plausible("agent vram_total", gpu.get("vram_total"), "bytes") if gpu else None,
+        }
 
     def _failed(self, reason: str) -> None:
         self.fail_count += 1
@@ -303,8 +358,9 @@ class ServerHandle:
 
     # -- views ---------------------------------------------------------------
     def _sample(self, latency: float | None) -> Sample:
-        dev = self._device()
-        sysd = self.stats.get("system") or {}
+        fig = self._figures()
+        a = self.agent_stats if latency is not None else {}
+        m = self.metrics
         return Sample(
             t=time.time(),
             latency_ms=latency,
@@ -312,18 +368,48 @@ class ServerHandle:
             queue_pending=self.queue_pending,
             foreign=self.foreign,
             in_flight=len(self.in_flight),
-            vram_free=dev.get("vram_free"),
-            vram_total=dev.get("vram_total"),
-            ram_free=sysd.get("ram_free"),
+            vram_free=fig["vram_free"] if latency is not None else None,
+            vram_total=fig["vram_total"] if latency is not None else None,
+            ram_free=fig["ram_free"] if latency is not None else None,
+            ram_total=fig["ram_total"] if latency is not None else None,
+            cpu_percent=a.get("cpu_percent"),
+            gpu_percent=a.get("gpu_percent"),
+            temperature_c=a.get("temperature_c"),
+            jobs_per_minute=m.jobs_per_minute(),
+            mean_run_seconds=m.mean_run_seconds(),
+            queue_wait_seconds=m.mean_queue_wait(),
+            online=latency is not None,
         )
+
+    def _figures(self) -> dict[str, Any]:
+        """Memory figures, checked: /system_stats first, the agent's reading where it has none."""
+        dev = self._device()
+        sysd = self.stats.get("system") or {}
+        m, a = self.metrics, self.agent_stats
+        vram_total = m.plausible("vram_total", dev.get("vram_total"), "bytes")
+        vram_free = m.plausible("vram_free", dev.get("vram_free"), "bytes")
+        ram_total = m.plausible("ram_total", sysd.get("ram_total"), "bytes")
+        ram_free = m.plausible("ram_free", sysd.get("ram_free"), "bytes")
+        if vram_total is None and a.get("vram_total") is not None and a.get("vram_used") is not None:
+            vram_total, vram_free = a["vram_total"], max(a["vram_total"] - a["vram_used"], 0)
+        if ram_total is None and a.get("ram_total") is not None and a.get("ram_used") is not None:
+            ram_total, ram_free = a["ram_total"], max(a["ram_total"] - a["ram_used"], 0)
+        if vram_total is not None and vram_free is not None and vram_free > vram_total:
+            vram_free = m.plausible("vram_free above vram_total", -1, "bytes")
+        if ram_total is not None and ram_free is not None and ram_free > ram_total:
+            ram_free = m.plausible("ram_free above ram_total", -1, "bytes")
+        return {"vram_total": vram_total, "vram_free": vram_free, "ram_total": ram_total, "ram_free": ram_free}
 
     def _device(self) -> dict[str, Any]:
         devices = self.stats.get("devices") or []
         return devices[0] if devices and isinstance(devices[0], dict) else {}
 
-    def snapshot(self) -> ServerSnapshot:
+    def snapshot(self, removed: bool = False) -> ServerSnapshot:
         dev = self._device()
         sysd = self.stats.get("system") or {}
+        fig = self._figures()
+        online = self.health in (Health.ONLINE, Health.DEGRADED)
+        a = self.agent_stats if online else {}
         return ServerSnapshot(
             id=self.id,
             name=self.config.display_name,
@@ -339,14 +425,22 @@ class ServerHandle:
             queue_running=self.queue_running,
             queue_pending=self.queue_pending,
             foreign_queued=self.foreign,
-            vram_total=dev.get("vram_total"),
-            vram_free=dev.get("vram_free"),
-            ram_total=sysd.get("ram_total"),
-            ram_free=sysd.get("ram_free"),
-            device=dev.get("name"),
+            vram_total=fig["vram_total"],
+            vram_free=fig["vram_free"],
+            ram_total=fig["ram_total"],
+            ram_free=fig["ram_free"],
+            device=dev.get("name") if isinstance(dev.get("name"), str) else None,
             comfyui_version=sysd.get("comfyui_version"),
             completed=self.metrics.completed,
             failed=self.metrics.failed,
             jobs_per_minute=self.metrics.jobs_per_minute(),
             mean_run_seconds=self.metrics.mean_run_seconds(),
+            retried=self.metrics.retried,
+            mean_queue_wait=self.metrics.mean_queue_wait(),
+            is_cpu=dev.get("type") == "cpu",
+            agent=bool(self.agent),
+            cpu_percent=a.get("cpu_percent"),
+            gpu_percent=a.get("gpu_percent"),
+            temperature_c=a.get("temperature_c"),
+            removed=removed,
         )

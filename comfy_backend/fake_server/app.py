@@ -114,7 +114,7 @@ class Routes:
             ("GET", "/models", self.models), ("GET", "/models/{folder}", self.models_folder),
             ("GET", "/embeddings", self.embeddings), ("GET", "/extensions", self.extensions),
             ("POST", "/upload/image", self.upload_image), ("POST", "/upload/mask", self.upload_image),
-            ("GET", "/view", self.view),
+            ("GET", "/view", self.view), ("GET", "/ryven_comfy/stats", self.agent_stats),
         ]
         for method, path, handler in table:
             app.router.add_route(method, path, handler)
@@ -160,6 +160,14 @@ class Routes:
         if "/system_stats" in self.s.faults.bad_answers:
             return web.json_response(self.s.faults.bad_answers["/system_stats"])
         return web.json_response(self.s.system_stats())
+
+    async def agent_stats(self, request: web.Request) -> web.Response:
+        # The monitoring agent's route: served only when the test gave the fake an agent reading.
+        if "/ryven_comfy/stats" in self.s.faults.bad_answers:
+            return web.json_response(self.s.faults.bad_answers["/ryven_comfy/stats"])
+        if self.s.agent_stats is None:
+            raise web.HTTPNotFound()
+        return web.json_response(self.s.agent_stats)
 
     async def features(self, request: web.Request) -> web.Response:
         return web.json_response(self.s.server_features())

@@ -68,6 +68,8 @@ class FakeComfyServer:
         self.vram_total, self.vram_free = vram_total, vram_free
         self.ram_total, self.ram_free = ram_total, ram_free
         self.device_name, self.device_type = device_name, device_type
+        #: what the monitoring agent's route answers (None: no agent, 404)
+        self.agent_stats: dict[str, Any] | None = None
         self.cors_origin = cors_origin
         self.max_upload_size = max_upload_size
         #: POST /prompt requests received (including rejected and injected failures).
