@@ -6,13 +6,14 @@ import logging
 import logging.handlers
 import os
 import sys
+import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import ComfyBackendError, ConfigError, OutputPathError, WorkflowError
 from ..safe_text import sanitize_line
-from . import demo, local_servers, servers, workflow
+from . import agent, demo, local_servers, servers, workflow
 
 EXIT_OK = 0
 EXIT_FAILED = 1      # jobs failed, servers unreachable
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     servers.register(sub)
     workflow.register(sub)
     local_servers.register(sub)
+    agent.register(sub)
     for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         try:
             register = ep.load()
@@ -44,8 +46,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: log files kept in the log folder (the oldest go first); one file per process
+KEEP_LOG_FILES = 20
+LOG_FILE_BYTES = 5_000_000
+
+
+def log_dir() -> Path:
+    """Where each ryven-comfy process writes its log file: ``$XDG_STATE_HOME/ryven-comfy/logs``
+    (``~/.local/state/ryven-comfy/logs``)."""
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "ryven-comfy" / "logs"
+
+
+def _prune_logs(folder: Path, keep: int) -> None:
+    """Delete the oldest log files beyond ``keep`` (files of running processes are young: kept)."""
+    files = sorted(folder.glob("ryven-comfy-*.log*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        try:
+            old.unlink()
+        except OSError as exc:  # another process pruned it first, or it is not ours to delete
+            logging.getLogger(__name__).debug("log %s not pruned: %s", old, exc)
+
+
+def process_log_file(folder: Path) -> Path:
+    """This process's own log file: one per process, so that several processes never rotate
+    one file under each other."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"ryven-comfy-{stamp}-{os.getpid()}.log"
+
+
 def _configure_logging(verbose: int) -> None:
-    """Console: warnings (more with -v); file: a rotating INFO log for later diagnosis."""
+    """Console: warnings (more with -v); file: an INFO log of this process for later diagnosis."""
     root = logging.getLogger()
     if any(getattr(h, "_ryven_comfy", False) for h in root.handlers):
         return  # main() called again in one process (tests)
@@ -55,12 +85,16 @@ def _configure_logging(verbose: int) -> None:
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     console._ryven_comfy = True  # type: ignore[attr-defined]
     root.addHandler(console)
-    log_dir = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "ryven-comfy"
+    folder = log_dir()
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        fh = logging.handlers.RotatingFileHandler(log_dir / "ryven-comfy.log", maxBytes=2_000_000, backupCount=3)
-    except OSError:
-        return  # a read-only home must not stop the program
+        folder.mkdir(parents=True, exist_ok=True)
+        _prune_logs(folder, KEEP_LOG_FILES - 1)
+        # Rotated only by this process (its own file): safe with any number of processes at once.
+        fh = logging.handlers.RotatingFileHandler(process_log_file(folder), maxBytes=LOG_FILE_BYTES, backupCount=1)
+    except OSError as exc:  # a read-only home must not stop the program
+        console.handle(logging.makeLogRecord({"levelno": logging.WARNING, "levelname": "WARNING",
+                                              "name": __name__, "msg": f"no log file: {exc}"}))
+        return
     fh.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(fh)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..discovery import resolve_servers_config
 from ..errors import ComfyBackendError, ConfigError, WorkflowError
+from ..files import atomic_write_text
 from ..models import JobSnapshot, JobState
 from ..requests import RunRequest, Target
 from ..runtime import JobHandle, Orchestrator
@@ -45,6 +46,7 @@ def register(sub: Any) -> None:
     run.add_argument("--tag", action="append", default=[], help="only servers with this tag (repeatable)")
     run.add_argument("--policy", choices=["default", "least-queue", "round-robin"], help="scheduling policy")
     run.add_argument("--randomize-seed", action="store_true", help="random seeds instead of seed+i")
+    run.add_argument("--metrics", metavar="FILE", help="write the batch's per-server metrics as JSON to FILE")
     run.set_defaults(func=cmd_run)
     workflow_inspect.register(w)
     workflow_store.register(w)  # push, pull, to-api --frontend
@@ -229,6 +231,12 @@ def _report(rows: list[dict[str, Any]], out_dir: Path, as_json: bool) -> None:
                   file=sys.stderr)
 
 
+def _write_metrics(orch: Orchestrator, path: Path, since: float) -> None:
+    """``--metrics FILE``: the batch's samples and job figures per server (atomically)."""
+    report = orch.metrics_report(since=since).result(timeout=30)
+    atomic_write_text(path, json.dumps(report, indent=1) + "\n")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     wf = load_workflow(args.file)
     config = resolve_servers_config(args.servers)
@@ -242,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = Target(server=args.server, tags=tuple(args.tag))
     out_dir = Path(args.out)
     label = Path(args.file).stem
+    started = time.time()  # the first health checks count: a short batch still has its samples
     orch = Orchestrator.open(config, policy=args.policy)
     try:
         runs: list[dict[str, Any] | RunRequest] = list(prompts) if wf.ui is None else []
@@ -260,6 +269,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        if args.metrics:
+            _write_metrics(orch, Path(args.metrics), started)
         orch.close()
     _report(rows, out_dir, args.json)
     return 0 if all(r["status"] == "succeeded" for r in rows) else 1

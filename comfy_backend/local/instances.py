@@ -25,6 +25,7 @@ from filelock import FileLock
 
 from comfy_backend.errors import ProvisionError
 
+from ..agent import install_agent
 from ..files import atomic_write_text
 from .processes import (
     HOST,
@@ -170,6 +171,7 @@ def _prepare_base_dir(srv: LocalServer, install: ComfyInstall) -> None:
     for sub in SUBDIRS:
         (srv.base_dir / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy2(install.source_dir / "custom_nodes" / WS_NODE_FILE, srv.base_dir / "custom_nodes" / WS_NODE_FILE)
+    install_agent(srv.base_dir / "custom_nodes")  # CPU/RAM use in the servers dock (loaded at the next start)
     model = srv.base_dir / "models" / "upscale_models" / install.tiny_upscale_model.name
     if not model.exists():
         shutil.copy2(install.tiny_upscale_model, model)
