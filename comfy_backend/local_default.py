@@ -5,18 +5,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .discovery import find_servers_file, local_servers_file
-from .local.instances import start_local_servers
+from .local.instances import local_servers_status, start_local_servers
+
+
+def local_servers_running(count: int) -> bool:
+    """True when at least ``count`` recorded local instances are ours and answer (nothing is started)."""
+    rows = local_servers_status()
+    return sum(1 for r in rows if r["ready"]) >= count and local_servers_file().is_file()
 
 
 def servers_file_or_local(explicit: str | None, count: int, progress: Callable[[str], None]) -> Path:
-    """The servers config to use: ``explicit``, else a configured one; with none (or only the
-    local servers' own), start ``count`` local CPU ComfyUI servers and return their config.
+    """The servers config to use: ``explicit`` (always, even the local servers' own file), else a
+    configured one; with none (or only the local servers' own), use the local CPU servers: those
+    already running as they are, else start ``count`` of them and return their config.
 
-    ``progress`` receives one line per step (installing takes minutes the first time).
+    ``progress`` receives one line per step, saying which of these happened (installing takes
+    minutes the first time).
     """
-    servers_file = Path(explicit) if explicit else find_servers_file()
+    if explicit:
+        progress(f"servers: {explicit}")
+        return Path(explicit)
+    servers_file = find_servers_file()
     if servers_file is not None and servers_file != local_servers_file():
+        progress(f"servers: {servers_file}")
         return servers_file
+    if local_servers_running(count):
+        progress(f"no servers configured: using the {count} local CPU ComfyUI servers already running "
+                 f"({local_servers_file()})")
+        return local_servers_file()
     progress(f"no servers configured: starting {count} local CPU ComfyUI servers "
              "(the first time installs ComfyUI, a few minutes)…")
     started = start_local_servers(count, progress=progress)
