@@ -1,20 +1,21 @@
-"""Thumbnails and full-size previews of produced files (image, mask, video first frame)."""
+"""Thumbnails of produced files (image, mask, video first frame), decoded off the GUI thread; the
+full-size view is ``gui_viewer``."""
 from __future__ import annotations
 
 import logging
-import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import Qt, QUrl
-from qtpy.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
-from qtpy.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor, QImage, QPainter, QPixmap
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from comfy_backend import OutputRef
 
 from .context import current_context
-from .fetching import fetch_image_source
+from .threads import in_worker
 from .video_frames import first_frame_png
 
 log = logging.getLogger(__name__)
@@ -66,143 +67,110 @@ def _first_frame(data: bytes) -> QImage | None:
     return img if img.loadFromData(png) else None
 
 
-def open_externally(ref: OutputRef, data: bytes) -> Path:
-    """Write the file to a temp folder and open it with the desktop's default application."""
-    folder = Path(tempfile.gettempdir()) / "ryven-comfy-view"
-    folder.mkdir(exist_ok=True)
-    path = folder / Path(ref.filename).name
-    path.write_bytes(data)
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-    return path
+#: thumbnails already decoded at display size: (ref, kind) -> image (a few hundred KB at most)
+_THUMB_CACHE: OrderedDict[tuple[OutputRef, str], QImage] = OrderedDict()
+THUMB_CACHE_SIZE = 400
 
 
-class PreviewDialog(QDialog):
-    """A produced file at full size (scrollable), with "open externally"."""
-
-    def __init__(self, ref: OutputRef, data: bytes, kind: str, parent: QWidget | None = None,
-                 underlay: Any = None) -> None:
-        """``underlay``: for a mask, the image source it was computed from (offers "Overlay on image")."""
-        super().__init__(parent)
-        self.setWindowTitle(f"{ref.filename} — {ref.server}")
-        self.ref, self.data, self.underlay = ref, data, underlay
-        lay = QVBoxLayout(self)
-        self.image_label = QLabel()
-        self.image_label.setAlignment(Qt.AlignCenter)
-        self.image = decode(data, kind)
-        self.plain_pixmap: QPixmap | None = None
-        self.overlay_pixmap: QPixmap | None = None
-        if self.image is not None:
-            self.plain_pixmap = QPixmap.fromImage(self.image)
-            self.image_label.setPixmap(self.plain_pixmap)
-            self.resize(min(self.image.width() + 40, 1400), min(self.image.height() + 80, 1000))
-        else:
-            self.image_label.setText(f"{ref.filename}: no preview for this file type")
-        scroll = QScrollArea()
-        scroll.setWidget(self.image_label)
-        scroll.setWidgetResizable(True)
-        lay.addWidget(scroll)
-        row = QHBoxLayout()
-        self.overlay_box: QCheckBox | None = None
-        if kind == "mask" and self.image is not None and underlay is not None:
-            self.overlay_box = QCheckBox("Overlay on input image")
-            self.overlay_box.setToolTip("the mask in colour over the image that fed this node's image input")
-            self.overlay_box.toggled.connect(self.show_overlay)
-            row.addWidget(self.overlay_box)
-        ext = QPushButton("Open externally")
-        ext.clicked.connect(lambda: open_externally(self.ref, self.data))
-        row.addStretch(1)
-        row.addWidget(ext)
-        lay.addLayout(row)
-
-    def show_overlay(self, on: bool = True) -> None:
-        """Switch between the grayscale mask and the overlay (the image is fetched once, on first use)."""
-        if not on or self.image is None:
-            if self.plain_pixmap is not None:
-                self.image_label.setPixmap(self.plain_pixmap)
-            return
-        if self.overlay_pixmap is not None:
-            self.image_label.setPixmap(self.overlay_pixmap)
-            return
-        if self.underlay is not None:
-            ctx = current_context(create=False)
-            fetch_image_source(ctx.files if ctx is not None else None, self.underlay, self._underlay_loaded)
-
-    def _underlay_loaded(self, data: bytes | None, err: str | None, name: str) -> None:
-        try:
-            self.isVisible()  # raises if the dialog was deleted meanwhile
-        except RuntimeError:
-            return
-        base = decode(data, "image") if data is not None else None
-        if base is None or self.image is None:
-            log.info("no overlay for %s: %s", self.ref.filename, err or f"{name} cannot be decoded")
-            if self.overlay_box is not None:
-                self.overlay_box.setToolTip(f"no input image: {err or name + ' cannot be decoded'}")
-                self.overlay_box.setChecked(False)
-            return
-        self.overlay_pixmap = QPixmap.fromImage(mask_overlay(self.image, base))
-        if self.overlay_box is None or self.overlay_box.isChecked():
-            self.image_label.setPixmap(self.overlay_pixmap)
+def thumbnail(data: bytes, kind: str, size: int = THUMB) -> QImage | None:
+    """The file decoded and scaled to ``size`` (runs on a worker thread: QImage is thread-safe)."""
+    img = decode(data, kind)
+    return None if img is None else img.scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)
 
 
 class Thumb(QLabel):
-    """One thumbnail; fetched lazily from the server that made the file. Click: full-size preview."""
+    """One thumbnail: fetched from the server that made the file, decoded on a worker thread,
+    cached at display size. Click: the viewer window over the node's files."""
 
     def __init__(self, ref: OutputRef, kind: str, parent: QWidget | None = None,
-                 underlay: Underlay | None = None) -> None:
+                 underlay: Underlay | None = None, on_click: Callable[[Thumb], None] | None = None) -> None:
         super().__init__(parent)
-        self.ref, self.kind, self.underlay = ref, kind, underlay
+        self.ref, self.kind, self.underlay, self.on_click = ref, kind, underlay, on_click
         self.data: bytes | None = None
+        self.shown = False  # decoded and drawn (or known to have no preview)
         self.setFixedSize(THUMB, THUMB)
         self.setAlignment(Qt.AlignCenter)
         self.setStyleSheet("background:#222;color:#bbb;border:1px solid #444;")
-        self.setText("…")
-        self.setToolTip(f"{ref.filename} on {ref.server} — click for full size")
+        self.setToolTip(f"{ref.filename} on {ref.server} — click for the viewer")
         self.setCursor(Qt.PointingHandCursor)
-        self.dialog: PreviewDialog | None = None
+        cached = _THUMB_CACHE.get((ref, kind))
+        if cached is not None:
+            self._draw(cached)
+            self.shown = True
+        else:
+            self.setText("…")
         ctx = current_context()
         if ctx is not None:
             ctx.files.fetch_bytes(ref, self._loaded)
 
-    def _loaded(self, data: bytes | None, err: str | None) -> None:
+    def _alive(self) -> bool:
         try:
             self.isVisible()  # raises if the Qt object was deleted meanwhile
         except RuntimeError:
+            return False
+        return True
+
+    def _loaded(self, data: bytes | None, err: str | None) -> None:
+        if not self._alive():
             return
         if data is None:
             self.setText("!")
             self.setToolTip(f"could not fetch {self.ref.filename}: {err}")
+            self.shown = True
             return
         self.data = data
-        img = decode(data, self.kind)
+        if self.shown:
+            return
+        ctx = current_context(create=False)
+        kind = self.kind
+        in_worker(lambda: thumbnail(data, kind), ctx.post, self._decoded,
+                  lambda exc: self._decoded(None))
+
+    def _decoded(self, img: QImage | None) -> None:
+        if not self._alive():
+            return
+        self.shown = True
         if img is None:
             self.setText("▶ video" if self.kind == "video" else Path(self.ref.filename).suffix or "file")
             return
-        self.setPixmap(QPixmap.fromImage(img).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+        _THUMB_CACHE[(self.ref, self.kind)] = img
+        while len(_THUMB_CACHE) > THUMB_CACHE_SIZE:
+            _THUMB_CACHE.popitem(last=False)
+        self._draw(img)
+
+    def _draw(self, img: QImage) -> None:
+        self.setPixmap(QPixmap.fromImage(img))
 
     @property
     def loaded(self) -> bool:
-        return self.data is not None
+        """The file's bytes arrived and the thumbnail is drawn."""
+        return self.data is not None and self.shown
 
     def mousePressEvent(self, event: Any) -> None:
-        if self.data is not None:
-            source = self.underlay() if self.underlay is not None and self.kind == "mask" else None
-            self.dialog = PreviewDialog(self.ref, self.data, self.kind, self.window(), underlay=source)
-            self.dialog.show()
+        if self.on_click is not None:
+            self.on_click(self)
 
 
 class ThumbStrip(QWidget):
-    """A row of thumbnails for a list of (ref, kind)."""
+    """A row of thumbnails for a list of (ref, kind); ``changed()`` after the row changed size."""
 
-    def __init__(self, parent: QWidget | None = None, underlay: Underlay | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, underlay: Underlay | None = None,
+                 changed: Callable[[], None] | None = None) -> None:
         super().__init__(parent)
-        self.underlay = underlay  # masks: the node's upstream image, for the overlay in the full-size view
+        self.underlay = underlay  # masks: the node's upstream image, for the overlay in the viewer
+        self.changed = changed
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(0, 0, 0, 0)
         self.row.setSpacing(4)
         self.thumbs: list[Thumb] = []
         self._shown: list[tuple[OutputRef, str]] = []
+        self._all: list[tuple[OutputRef, str]] = []
+        self.more = QLabel()
+        self.viewer: Any = None
+        self.setVisible(False)
 
     def show_refs(self, items: list[tuple[OutputRef, str]]) -> None:
+        self._all = list(items)
         items = items[:MAX_THUMBS]
         if items == self._shown:
             return
@@ -210,7 +178,24 @@ class ThumbStrip(QWidget):
         for t in self.thumbs:
             self.row.removeWidget(t)
             t.deleteLater()
-        self.thumbs = [Thumb(ref, kind, self, self.underlay) for ref, kind in items]
+        self.row.removeWidget(self.more)
+        self.thumbs = [Thumb(ref, kind, self, self.underlay, self.open_viewer) for ref, kind in items]
         for t in self.thumbs:
             self.row.addWidget(t)
+        extra = len(self._all) - len(items)
+        self.more.setText(f"+{extra}" if extra > 0 else "")
+        self.row.addWidget(self.more)
         self.setVisible(bool(items))
+        if self.changed is not None:
+            self.changed()
+
+    def open_viewer(self, thumb: Thumb | None = None) -> Any:
+        """The viewer window over every file of the strip, at ``thumb``'s."""
+        from .gui_viewer import open_viewer
+
+        source = self.underlay() if self.underlay is not None else None
+        entries = [(ref, kind, source if kind == "mask" else None) for ref, kind in self._all]
+        index = self.thumbs.index(thumb) if thumb in self.thumbs else 0
+        preloaded = {t.ref: t.data for t in self.thumbs if t.data is not None}
+        self.viewer = open_viewer(entries, index, preloaded)
+        return self.viewer

@@ -126,3 +126,20 @@ class QueueDispatcher:
             except queue.Empty:
                 return
             fn()
+
+
+_workers: cf.ThreadPoolExecutor | None = None
+_workers_lock = threading.Lock()
+
+
+def in_worker(fn: Callable[[], T], post: Post, on_value: Callable[[T], None],
+              on_error: Callable[[BaseException], None] | None = None) -> cf.Future[T]:
+    """Run ``fn()`` on a small shared worker pool (decoding images, reading files: work that
+    must not stall the flow's thread); its result or error is posted back like ``when_done``."""
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="ryven-comfy-decode")
+        future = _workers.submit(fn)
+    when_done(future, post, on_value, on_error)
+    return future
