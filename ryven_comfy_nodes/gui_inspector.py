@@ -4,7 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 from ryven.gui_env import NodeInspectorWidget
 
 from .context import current_context
@@ -18,8 +30,20 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         NodeInspectorWidget.__init__(self, params)
         QWidget.__init__(self)
         self.node: WorkflowNode
-        lay = QVBoxLayout(self)
+        # everything scrolls inside the inspector: a node with many fields never grows the window
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        outer.addWidget(scroll)
+        body = QWidget()
+        scroll.setWidget(body)
+        self.setMinimumSize(0, 0)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+        lay = QVBoxLayout(body)
         self.title = QLabel()
+        self.title.setWordWrap(True)
         lay.addWidget(self.title)
         self.target = QComboBox()
         self.target.setToolTip("where this node's jobs run")
@@ -32,7 +56,13 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         lay.addWidget(self.params_box)
         fields_box = QGroupBox("All settable fields (check to expose as a port)")
         fl = QVBoxLayout(fields_box)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("filter fields…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._apply_filter)
+        fl.addWidget(self.filter)
         self.fields = QListWidget()
+        self.fields.setMinimumHeight(160)
         self.fields.itemChanged.connect(self._field_toggled)
         fl.addWidget(self.fields)
         lay.addWidget(fields_box)
@@ -62,15 +92,47 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
             exposed = {(p.node_id, p.input_name) for p in node.spec.params}
             ctx = current_context(create=False)
             infos = ctx.node_definitions(node.target.server) if ctx is not None else []
+            group = None
             for f in settable_fields(node.spec.prompt, infos[0] if infos else None):
-                item = QListWidgetItem(f"{f.label}  = {f.default!r}"[:90])
+                if f.node_id != group:  # one heading per ComfyUI node: its title and class
+                    group = f.node_id
+                    entry = node.spec.prompt.get(f.node_id, {})
+                    title = (entry.get("_meta") or {}).get("title") or entry.get("class_type", "")
+                    head = QListWidgetItem(f"#{f.node_id} {title} ({entry.get('class_type', '?')})")
+                    head.setFlags(Qt.NoItemFlags)
+                    head.setData(Qt.UserRole + 1, f.node_id)
+                    font = head.font()
+                    font.setBold(True)
+                    head.setFont(font)
+                    self.fields.addItem(head)
+                item = QListWidgetItem(f"  {f.input_name}  = {f.default!r}"[:90])
+                item.setToolTip(f.label)
                 item.setData(Qt.UserRole, f)
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 item.setCheckState(Qt.Checked if (f.node_id, f.input_name) in exposed else Qt.Unchecked)
                 self.fields.addItem(item)
         finally:
             self._filling = False
+        self._apply_filter(self.filter.text())
 
+    def _apply_filter(self, text: str) -> None:
+        """Show the fields (and their node headings) whose label contains ``text``."""
+        needle = text.strip().lower()
+        heading = None
+        any_shown = False
+        for i in range(self.fields.count()):
+            item = self.fields.item(i)
+            f = item.data(Qt.UserRole)
+            if f is None:  # a heading: shown when one of its fields is
+                if heading is not None:
+                    heading.setHidden(not any_shown)
+                heading, any_shown = item, False
+                continue
+            hit = not needle or needle in f.label.lower() or needle in str(f.default).lower()
+            item.setHidden(not hit)
+            any_shown = any_shown or hit
+        if heading is not None:
+            heading.setHidden(not any_shown)
     def _fill_targets(self) -> None:
         self.target.clear()
         self.target.addItem("auto (scheduler)", None)

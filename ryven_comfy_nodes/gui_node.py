@@ -1,6 +1,8 @@
 """The workflow node in the editor: status with server, progress, thumbnails, Run / Run preview."""
 from __future__ import annotations
 
+import html
+from itertools import pairwise
 from typing import Any
 
 from qtpy.QtCore import QTimer
@@ -26,9 +28,36 @@ _STATUS_COLOURS = {
 
 
 def reshape(main_widget: Any) -> None:
-    """Let the node item resize to its main widget (not while the item is still being built)."""
-    if hasattr(main_widget.node_item, "widget"):
-        main_widget.update_node_shape()
+    """Resize the node item to its main widget's content (not while the item is still being built).
+
+    Ryven sizes the item from the main widget's *current* size, so the widget is first laid
+    out and resized to its size hint; without that a grown widget is clipped.
+    """
+    if not hasattr(main_widget.node_item, "widget"):
+        return
+    lay = main_widget.layout()
+    if lay is not None:
+        lay.activate()
+    main_widget.adjustSize()
+    main_widget.update_node_shape()
+
+
+PROGRESS_STYLE = ("QProgressBar{color:#f3f4f6;background:#111827;border:1px solid #374151;border-radius:3px;"
+                  "text-align:center;font-size:11px}QProgressBar::chunk{background:#2563eb;border-radius:2px}")
+#: longer messages are cut in the node; the full text is in the tooltip and "Copy error"
+STATUS_CHARS = 160
+
+
+def attempts_line(snap: Any) -> str:
+    """"retried on local1 after local3: connection lost" when a job moved between servers; else ""."""
+    attempts = list(getattr(snap, "attempts", ()) or ())
+    if len(attempts) < 2:
+        return ""
+    parts = []
+    for before, after in pairwise(attempts):
+        why = f": {before.error.message}" if before.error is not None and before.error.message else ""
+        parts.append(f"retried on {after.server} after {before.server} ({before.outcome.value}{why})")
+    return "; ".join(parts)
 
 
 #: how a server's health is drawn (dots on nodes, the servers dock); anything else is grey
@@ -66,9 +95,16 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.progress.setMaximumHeight(16)
+        self.progress.setFixedHeight(16)
+        self.progress.setStyleSheet(PROGRESS_STYLE)
         lay.addWidget(self.progress)
-        self.thumbs = ThumbStrip(underlay=self.upstream_image)
+        self.attempts = QLabel()
+        self.attempts.setWordWrap(True)
+        self.attempts.setMaximumWidth(300)
+        self.attempts.setStyleSheet("color:#fbbf24")
+        self.attempts.setVisible(False)
+        lay.addWidget(self.attempts)
+        self.thumbs = ThumbStrip(underlay=self.upstream_image, changed=lambda: QTimer.singleShot(0, self._reshape))
         lay.addWidget(self.thumbs)
         row = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -86,6 +122,11 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_clicked)
         row.addWidget(self.cancel_button)
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy error")
+        self.copy_button.setToolTip("copy the full error text")
+        self.copy_button.clicked.connect(self.copy_error)
+        row.addWidget(self.copy_button)
         lay.addLayout(row)
         self._pending = False
         self._shape_key: tuple = ()
@@ -116,6 +157,14 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         ctx = current_context(create=False)
         if ctx is not None:
             ctx.runner.cancel_node(self.node)
+
+    def copy_error(self) -> str:
+        """Put the node's full status message on the clipboard (and return it)."""
+        from qtpy.QtWidgets import QApplication
+
+        text = self.node.run.message
+        QApplication.clipboard().setText(text)
+        return text
 
     def _fill_preview_menu(self) -> None:
         self.preview_menu.clear()
@@ -148,7 +197,9 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
     def _refresh(self) -> None:
         run = self.node.run
         colour = _STATUS_COLOURS.get(run.status, "#d1d5db")
-        msg = f" — {run.message}" if run.message else ""
+        short = run.message if len(run.message) <= STATUS_CHARS else run.message[:STATUS_CHARS - 1] + "…"
+        msg = f" — {html.escape(short)}" if run.message else ""
+        self.status.setToolTip(run.message)
         target = self.node.target.describe()
         where = server_html(run.server) or (f" <i>({target})</i>" if target != "auto" else "")
         self.status.setText(f'<span style="color:{colour}"><b>{run.status.value}</b></span>{where}{msg}')
@@ -166,13 +217,26 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.run_button.setText("Retry" if run.status.unsuccessful else "Run")
         self.run_button.setEnabled(not run.busy)
         self.cancel_button.setVisible(run.busy)
+        self.copy_button.setVisible(bool(run.message) and run.status.unsuccessful)
+        ctx = current_context(create=False)
+        snap = ctx.runner.snapshots.get(run.job_id) if ctx is not None and run.job_id else None
+        moved = attempts_line(snap)
+        self.attempts.setText(moved)
+        self.attempts.setToolTip(moved)
+        self.attempts.setVisible(bool(moved))
         kinds = {o.id: o.kind for o in self.node.spec.outputs}
         items = [(ref, kinds.get(oid, "image")) for oid, refs in run.outputs.items() for ref in refs]
         self.thumbs.show_refs(items)
-        key = (tuple(items), run.busy, len(self.status.text()) // 40)
+        key = (tuple(items), run.busy, len(self.status.text()) // 40, bool(moved), self.copy_button.isVisible())
         if key != self._shape_key:  # re-laying out a Ryven node is costly: only when the size changes
             self._shape_key = key
+            self._reshape()
+
+    def _reshape(self) -> None:
+        try:
             reshape(self)
+        except RuntimeError:  # the widget was deleted (node removed) before a deferred reshape
+            pass
 
 
 class WorkflowGui(NodeGUI):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QCheckBox, QFileDialog, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 from ryven.gui_env import NodeGUI, NodeInputWidget, NodeMainWidget, node_gui
 from ryvencore import Data
@@ -95,7 +96,7 @@ class PreviewWidget(NodeMainWidget, QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel("nothing yet")
         lay.addWidget(self.label)
-        self.thumbs = ThumbStrip()
+        self.thumbs = ThumbStrip(changed=lambda: QTimer.singleShot(0, self._reshape))
         lay.addWidget(self.thumbs)
         self.node.shown.sub(self.refresh)
         self.refresh()
@@ -110,6 +111,12 @@ class PreviewWidget(NodeMainWidget, QWidget):
             reshape(self)
         except RuntimeError:
             self.node.shown.unsub(self.refresh)
+
+    def _reshape(self) -> None:
+        try:
+            reshape(self)
+        except RuntimeError:  # deleted before the deferred reshape
+            pass
 
 
 class SaveWidget(NodeMainWidget, QLabel):
