@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ def register_editor(sub: Any) -> None:
     cmd.add_argument("--local", type=int, default=3, metavar="N",
                      help="local CPU servers to start when none are configured (default 3)")
     cmd.add_argument("--trust-pickles", action="store_true", help=TRUST_HELP)
+    cmd.add_argument("--run", action="store_true", help="run the flow once the window is shown")
+    cmd.add_argument("--screenshot", metavar="FILE",
+                     help="fit the view (run the flow with --run, wait for its end), save a PNG of the window "
+                          "and exit: 0 when every node succeeded, 1 otherwise")
+    cmd.add_argument("--size", metavar="WxH", help="window size, e.g. 1600x1000")
     cmd.set_defaults(func=cmd_editor)
 
 
@@ -43,6 +49,15 @@ def cmd_editor(args: argparse.Namespace) -> int:
     """The Ryven canvas with our nodes, docks and servers; local CPU servers when none are configured."""
     if args.project and not Path(args.project).is_file():  # bad input first, before starting servers
         raise WorkflowError(f"{args.project}: project file not found")
+    size = None
+    if args.size:
+        os.environ.setdefault("QT_API", "pyside6")  # before qtpy is first imported
+        from .gui_screenshot import parse_size
+
+        try:
+            size = parse_size(args.size)
+        except ValueError as exc:
+            raise WorkflowError(str(exc)) from exc
     if args.project:
         from .launcher import check_project  # reads the file's structure; unpickles nothing
 
@@ -50,7 +65,8 @@ def cmd_editor(args: argparse.Namespace) -> int:
     config = resolve_servers_config(servers_file_or_local(args.servers, args.local, _progress))
     from .launcher import run_editor  # Qt and Ryven are imported here, not at module import
 
-    return run_editor(config, args.project, trust_pickles=args.trust_pickles)
+    return run_editor(config, args.project, trust_pickles=args.trust_pickles, screenshot=args.screenshot,
+                      run=args.run, size=size)
 
 
 # -- run PROJECT --------------------------------------------------------------------------------------

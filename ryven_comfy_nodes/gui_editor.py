@@ -16,6 +16,7 @@ from qtpy.QtWidgets import QAction, QApplication, QDockWidget, QFileDialog, QMes
 
 from comfy_backend import WorkflowError
 
+from . import gui_docks, gui_filemenu, gui_layout, gui_notify
 from .autosave import Autosaver
 from .classes import PACKAGE, register, unique_spec, workflow_class
 from .context import current_context
@@ -49,6 +50,11 @@ def install(editor: Any) -> None:
     QTimer.singleShot(0, dock.raise_)
     editor.ui.menuDocks.addAction(dock.toggleViewAction())
     state["dock"] = dock
+    ctx = current_context()
+    gui_notify.install(editor, ctx)
+    monitoring = getattr(gui_docks, "monitoring_docks", None)  # engineer J's docks (issue 11), when present
+    if monitoring is not None:
+        monitoring(editor)
     menu = editor.menuBar().addMenu("ComfyUI")
     state["menu"] = menu
 
@@ -71,7 +77,8 @@ def install(editor: Any) -> None:
     timer.timeout.connect(lambda: autosave(editor))
     timer.start(AUTOSAVE_MS)
     state["autosave_timer"] = timer
-    ctx = current_context()
+    gui_filemenu.install(editor)
+    gui_layout.install(editor)
     if ctx is not None:  # bounds and choices on every workflow node once a server's definitions arrive
         ctx.node_definitions_changed.sub(lambda sid: refine_nodes(editor))
         session = editor.core_session
@@ -113,18 +120,8 @@ def run_current_flow(editor: Any) -> Any:
 
 
 def fit_flow(editor: Any, margin: float = 40.0) -> None:
-    """Zoom the current flow view so that every node is visible."""
-    flow = editor.get_current_flow()
-    view = editor.flow_UIs[flow].flow_view
-    items = [n.gui.item for n in flow.nodes if getattr(getattr(n, "gui", None), "item", None) is not None]
-    if not items:
-        return
-    rect = items[0].sceneBoundingRect()
-    for it in items[1:]:
-        rect = rect.united(it.sceneBoundingRect())
-    view.fitInView(rect.adjusted(-margin, -margin, margin, margin), Qt.KeepAspectRatio)
-    view.centerOn(rect.center())
-    view._current_scale = view.transform().m11()  # keep Ryven's own zoom bookkeeping in step
+    """Zoom the current flow view so that every node is visible (see ``gui_layout.fit_flow``)."""
+    gui_layout.fit_flow(editor, margin)
 
 
 # -- workflow classes while the editor runs ------------------------------------------------------
@@ -160,6 +157,8 @@ def add_workflow_from_file(editor: Any, path: str | Path | None, name: str = "",
 def add_workflow_node(editor: Any, spec: WorkflowSpec, target: Any = None) -> WorkflowNode:
     """Create a node of ``spec`` in the current flow (registering its class if new)."""
     cls = register_workflow(editor, unique_spec(spec))
+    view = gui_layout.flow_view(editor)
+    view._node_place_pos = gui_layout.view_centre(editor)  # in view, not at the scene's (0, 0) corner
     node = editor.get_current_flow().create_node(cls)
     if target is not None:
         node.target = target

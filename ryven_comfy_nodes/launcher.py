@@ -129,17 +129,44 @@ def create_editor(config: ServersConfig, project: str | Path | None = None, *, a
     from . import gui_editor
 
     gui_editor.install(editor)
+    from . import gui_filemenu, gui_layout
+
     if project is not None and is_orchestrator_file(project):
         gui_editor.import_orchestrator(editor, Path(project))
+        gui_filemenu.mark_saved(editor, Path(project))
+    gui_layout.fit_when_shown(editor)
+    gui_layout.select_first_workflow_node(editor)
     return editor
 
 
-def run_editor(config: ServersConfig, project: str | Path | None = None, *, trust_pickles: bool = False) -> int:
-    """Start the editor and run the Qt event loop until the window closes."""
+def run_editor(config: ServersConfig, project: str | Path | None = None, *, trust_pickles: bool = False,
+               screenshot: str | Path | None = None, run: bool = False, size: tuple[int, int] | None = None) -> int:
+    """Start the editor and run the Qt event loop until the window closes.
+
+    With ``screenshot``: fit the view, run the flow (``run``), wait for its end, save a PNG of
+    the window there and return 0 when every node succeeded (1 otherwise), without asking anything.
+    """
     os.environ["QT_API"] = "pyside6"
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     editor = create_editor(config, project, app=app, trust_pickles=trust_pickles)
+    if size is not None:
+        editor.resize(*size)
     editor.show()
-    return int(app.exec())
+    result: list[int] = []
+    if screenshot is not None or run:
+        from qtpy.QtCore import QTimer
+
+        from .gui_screenshot import ScreenshotRun
+
+        def done(code: int) -> None:
+            result.append(code)
+            if screenshot is not None:
+                editor._ryven_comfy["close_guard"].ask = False
+                editor.close()
+
+        shot = ScreenshotRun(editor, Path(screenshot) if screenshot else None, run=run, done=done)
+        QTimer.singleShot(300, shot.start)
+    code = int(app.exec())
+    return result[0] if result else code

@@ -59,9 +59,11 @@ def test_node_from_workflow_runs_from_its_button_with_progress_and_thumbnails(ed
     thumb = widget.thumbs.thumbs[0]
     assert not thumb.pixmap().isNull()
     thumb.mousePressEvent(None)
-    assert thumb.dialog is not None and not thumb.dialog.image_label.pixmap().isNull()
-    assert thumb.dialog.image_label.pixmap().width() == 200
-    thumb.dialog.close()
+    viewer = widget.thumbs.viewer
+    assert viewer is not None and viewer.isWindow() and viewer.parent() is None  # a real window, not in the canvas
+    qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
+    assert viewer.view.item.pixmap().width() == 200
+    viewer.close()
 
 
 def test_mask_thumbnails_are_grayscale_and_video_falls_back(qapp):
@@ -223,8 +225,9 @@ def test_export_import_and_autosave(editor, tmp_path):
     assert len(saver.versions()) == 5
 
 
-def test_screenshot_of_the_example_project_after_a_run(editor, qtbot):
-    """Runs the example flow and saves docs/screenshot-editor.png (shown in the README)."""
+def test_screenshot_of_the_example_project_after_a_run(editor, qtbot, tmp_path):
+    """Runs the example flow and saves a screenshot (to a temporary folder: the README's
+    docs/screenshot-editor.png is made with ``ryven-comfy editor --run --screenshot``)."""
     from ryven_comfy_nodes import gui_editor
 
     flow = editor.get_current_flow()
@@ -245,8 +248,7 @@ def test_screenshot_of_the_example_project_after_a_run(editor, qtbot):
     qtbot.wait(300)
     gui_editor.fit_flow(editor)
     qtbot.wait(300)
-    out = REPO / "docs" / "screenshot-editor.png"
-    out.parent.mkdir(exist_ok=True)
+    out = tmp_path / "screenshot-editor.png"
     assert editor.grab().save(str(out))
     assert out.stat().st_size > 20_000
 
@@ -372,7 +374,7 @@ def test_add_workflow_dialog_calls_the_same_function(editor, qtbot, tmp_path):
     assert failing.error.text() == "bad file" and failing.node is None
 
 
-def test_mask_thumbnail_of_a_node_overlays_its_upstream_image(editor, specs, tmp_path):
+def test_mask_thumbnail_of_a_node_overlays_its_upstream_image(editor, specs, tmp_path, qtbot):
     """A workflow node's mask thumbnails open with "Overlay on input image" once its image input is connected."""
     import io
 
@@ -380,7 +382,6 @@ def test_mask_thumbnail_of_a_node_overlays_its_upstream_image(editor, specs, tmp
     from ryvencore import Data
 
     from comfy_backend.models import OutputRef
-    from ryven_comfy_nodes.gui_media import Thumb
     from ryven_comfy_nodes.utility_nodes import ImageFileNode
     from ryven_comfy_nodes.values import file_value
 
@@ -398,14 +399,16 @@ def test_mask_thumbnail_of_a_node_overlays_its_upstream_image(editor, specs, tmp
     flow.connect_nodes(image_node.outputs[0], node.inputs[0], silent=True)
     assert widget.upstream_image() == file_value(src)
     ref = OutputRef(server="local1", node_id="9", filename="mask_00001_.png", subfolder="", type="temp")
-    thumb = Thumb(ref, "mask", widget.thumbs, widget.thumbs.underlay)
+    widget.thumbs.show_refs([(ref, "mask")])
+    thumb = widget.thumbs.thumbs[0]
     thumb.data = buf.getvalue()
-    thumb.mousePressEvent(None)
-    dlg = thumb.dialog
-    assert dlg.overlay_box is not None and dlg.image_label.pixmap().toImage().isGrayscale()
-    dlg.overlay_box.setChecked(True)
-    assert (dlg.overlay_pixmap.width(), dlg.overlay_pixmap.height()) == (40, 30)
-    assert not dlg.image_label.pixmap().toImage().isGrayscale()
-    dlg.close()
+    viewer = widget.thumbs.open_viewer(thumb)
+    qtbot.waitUntil(lambda: viewer.image is not None, timeout=10_000)
+    assert viewer.mask_mode.isVisibleTo(viewer) and viewer.view.item.pixmap().toImage().isGrayscale()
+    viewer.mask_mode.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: viewer.overlay is not None, timeout=10_000)
+    assert (viewer.overlay.width(), viewer.overlay.height()) == (40, 30)
+    assert not viewer.view.item.pixmap().toImage().isGrayscale()
+    viewer.close()
     flow.remove_node(node)
     flow.remove_node(image_node)
