@@ -195,9 +195,10 @@ class Viewer(QWidget):
 
     def _alive(self, index: int) -> bool:
         try:
-            return self.isVisible() and index == self.index
+            self.objectName()  # raises once the Qt object is deleted
         except RuntimeError:  # the window was closed and deleted meanwhile
             return False
+        return index == self.index
 
     def _say(self, text: str) -> None:
         self.message.setText(text)

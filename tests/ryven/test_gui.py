@@ -121,7 +121,9 @@ def test_inspector_edits_values_and_exposes_fields(editor, specs, qtbot):
     assert node.values["width"] == 321
     # expose a settable field: a new port with an input widget appears; un-expose removes it
     items = [insp.fields.item(i) for i in range(insp.fields.count())]
-    sigma = next(it for it in items if it.data(Qt.UserRole).input_name == "sigma")
+    fields = [it for it in items if it.data(Qt.UserRole) is not None]  # the others are per-node headings
+    assert len(fields) < len(items)
+    sigma = next(it for it in fields if it.data(Qt.UserRole).input_name == "sigma")
     n_inputs = len(node.inputs)
     sigma.setCheckState(Qt.Checked)
     assert len(node.inputs) == n_inputs + 1 and node.spec.param_at("2", "sigma") is not None
@@ -129,7 +131,8 @@ def test_inspector_edits_values_and_exposes_fields(editor, specs, qtbot):
     assert port_item.widget is not None
     assert "2.sigma" in insp.editors
     sigma = next(insp.fields.item(i) for i in range(insp.fields.count())
-                 if insp.fields.item(i).data(Qt.UserRole).input_name == "sigma")
+                 if insp.fields.item(i).data(Qt.UserRole) is not None
+                 and insp.fields.item(i).data(Qt.UserRole).input_name == "sigma")
     sigma.setCheckState(Qt.Unchecked)
     assert len(node.inputs) == n_inputs and node.spec.param_at("2", "sigma") is None
     # the target chooser lists the servers
