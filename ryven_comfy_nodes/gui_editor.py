@@ -40,21 +40,13 @@ def install(editor: Any) -> None:
         return
     state: dict[str, Any] = {}
     editor._ryven_comfy = state
-    dock = QDockWidget("ComfyUI servers", editor)
-    dock.setObjectName("ryven_comfy_servers_dock")
-    dock.setWidget(ServersPanel(dock))
-    editor.addDockWidget(Qt.BottomDockWidgetArea, dock)
-    console = getattr(editor.ui, "consoleDock", None)
-    if console is not None and editor.dockWidgetArea(console) == Qt.BottomDockWidgetArea:
-        editor.tabifyDockWidget(console, dock)
-    QTimer.singleShot(0, dock.raise_)
-    editor.ui.menuDocks.addAction(dock.toggleViewAction())
-    state["dock"] = dock
     ctx = current_context()
+    for dock in _monitoring_docks(editor, ctx):  # placed (tabbed, compact) by gui_layout
+        editor.addDockWidget(Qt.BottomDockWidgetArea, dock)
+        editor.ui.menuDocks.addAction(dock.toggleViewAction())
+        state.setdefault("dock", dock)  # the servers dock comes first
+    QTimer.singleShot(0, state["dock"].raise_)
     gui_notify.install(editor, ctx)
-    monitoring = getattr(gui_docks, "monitoring_docks", None)  # engineer J's docks (issue 11), when present
-    if monitoring is not None:
-        monitoring(editor)
     menu = editor.menuBar().addMenu("ComfyUI")
     state["menu"] = menu
 
@@ -86,6 +78,17 @@ def install(editor: Any) -> None:
             flow.node_added.sub(refine_node)
         session.flow_created.sub(lambda flow: flow.node_added.sub(refine_node))
         refine_nodes(editor)
+
+
+def _monitoring_docks(editor: Any, ctx: Any) -> list[QDockWidget]:
+    """The monitoring docks (``gui_docks.create_docks``: servers first), or the servers dock alone."""
+    create = getattr(gui_docks, "create_docks", None)
+    if create is not None:
+        return list(create(editor, ctx))
+    dock = QDockWidget("ComfyUI servers", editor)
+    dock.setObjectName("ryven_comfy_servers_dock")
+    dock.setWidget(ServersPanel(dock))
+    return [dock]
 
 
 def refine_node(node: Any) -> None:

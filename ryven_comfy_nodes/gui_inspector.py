@@ -54,7 +54,7 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         self.params_box = QGroupBox("Parameters")
         self.params_form = QFormLayout(self.params_box)
         lay.addWidget(self.params_box)
-        fields_box = QGroupBox("All settable fields (check to expose as a port)")
+        fields_box = QGroupBox("Fields (check one to expose it as a port)")
         fl = QVBoxLayout(fields_box)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("filter fields…")
@@ -99,7 +99,7 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
                     entry = node.spec.prompt.get(f.node_id, {})
                     title = (entry.get("_meta") or {}).get("title") or entry.get("class_type", "")
                     head = QListWidgetItem(f"#{f.node_id} {title} ({entry.get('class_type', '?')})")
-                    head.setFlags(Qt.NoItemFlags)
+                    head.setFlags(Qt.ItemIsEnabled)  # not selectable, not checkable, not greyed
                     head.setData(Qt.UserRole + 1, f.node_id)
                     font = head.font()
                     font.setBold(True)
