@@ -74,7 +74,7 @@ _LINK = object()
 class _Converter:
     def __init__(self, wf: Workflow, defs: NodeDefs, opts: ConvertOptions) -> None:
         self.wf, self.defs, self.opts = wf, defs, opts
-        self.era = opts.era or Era.of(wf)
+        self.era = opts.era or Era.of(wf, defs)
         self.overrides: dict[tuple[str, str], Any] = {}   # (exec id, widget) → PrimitiveNode value
         self.contexts: list[_Ctx] = []
 

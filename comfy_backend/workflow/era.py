@@ -27,6 +27,13 @@ older ones are told apart by what their code left in the workflow:
   ``upload`` until about Mar 2025, before it wrote ``frontendVersion``.
 * **2025 on** (``extra.frontendVersion`` or ``cnr_id`` node properties): the button has
   ``options.serialize: false`` and is not sent.
+* **Frontend 1.16 on**: every widget is an input slot (``inputs[i].widget`` with just a
+  ``name``), sent with its value when nothing is connected to it. Before, only widgets the
+  user converted were listed, and such a converted widget was left out of the prompt while
+  unconnected (``hideWidget``'s ``serializeValue``). ``graphToPrompt`` writes the version
+  into the workflow it returns, but ``app.graph.serialize()`` does not (frontends 1.32.9
+  and 1.58.1, captured), so a live editor's graph has no version: the shape of its nodes
+  dates it (:func:`widget_sockets`), as do subgraph definitions (frontend 1.24 on).
 
 A file with none of these marks is taken as Mar–Nov 2023, the period most undated files
 come from; a later file that uses only older node types and no later serialisation
@@ -38,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .graph import Node, Workflow
+from .nodedefs import WIDGET_TYPES, NodeDefs
 
 SEED_TOGGLE_NAME = "Random seed after every gen"
 UPLOAD_2023 = "choose file to upload"
@@ -58,6 +66,8 @@ CORE_TYPES_AFTER_RENAME = frozenset({
 _IMAGE_OUTPUT_TYPES = ("SaveImage", "PreviewImage")
 #: SaveImage/PreviewImage are ~58 px high when created; setSizeForImage makes them >= ~250
 _RESIZED_FOR_IMAGE = 150
+#: Unconnected widget slots a 1.16-shaped file needs: one converted widget proves nothing
+_MIN_OPEN_SOCKETS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +83,16 @@ class Era:
     seed_toggle_name: str | None = None
 
     @classmethod
-    def of(cls, wf: Workflow) -> Era:
+    def of(cls, wf: Workflow, defs: NodeDefs | None = None) -> Era:
+        """The era of ``wf``; ``defs`` (the server's node definitions) lets its shape date it."""
         version = _version(wf.extra.get("frontendVersion"))
         nodes = list(wf.root.nodes.values())
-        legacy = version is None and not any("cnr_id" in n.properties for n in nodes)
+        sockets = version is None and widget_sockets(wf, defs)
+        legacy = version is None and not sockets and not any("cnr_id" in n.properties for n in nodes)
         upload = legacy_upload_name(wf, nodes) if legacy else None
         toggle = SEED_TOGGLE_NAME if legacy and _sends_seed_toggle(nodes) else None
-        return cls(version, legacy, version is None or version < (1, 16), upload, toggle)
+        drop = not sockets and (version is None or version < (1, 16))
+        return cls(version, legacy, drop, upload, toggle)
 
     @classmethod
     def current(cls) -> Era:
@@ -128,3 +141,36 @@ def _sends_seed_toggle(nodes: list[Node]) -> bool:
         return False
     heights = [_height(n) for n in nodes if n.type in _IMAGE_OUTPUT_TYPES]
     return bool(heights) and all(h is not None and h < _RESIZED_FOR_IMAGE for h in heights)
+
+
+def widget_sockets(wf: Workflow, defs: NodeDefs | None) -> bool:
+    """The file has the shape of frontend 1.16 on, where every widget is an input slot.
+
+    Subgraph definitions (frontend 1.24 on) are enough. Otherwise, among the nodes ``defs``
+    describes that have widgets, more than half must list every widget in their ``inputs``
+    (older frontends listed only widgets converted by hand: a node with all of them
+    converted is rare there), at least :data:`_MIN_OPEN_SOCKETS` of those slots must be
+    unconnected, and no slot may carry the ``config`` of 2023 converted widgets. Without
+    ``defs`` only the subgraph mark counts.
+    """
+    if wf.subgraphs:
+        return True
+    if defs is None:
+        return False
+    nodes = list(wf.root.nodes.values())
+    if any(isinstance(i.get("widget"), dict) and "config" in i["widget"] for n in nodes for i in n.inputs):
+        return False
+    bearing = full = open_slots = 0
+    for n in nodes:
+        if n.type not in defs:
+            continue
+        names = [s.name for s in defs.layout(n.type) if s.kind == "value" and not s.force_input
+                 and s.type in WIDGET_TYPES and not s.options.get("socketless")]
+        if not names:
+            continue
+        bearing += 1
+        slots = {i["widget"].get("name"): i for i in n.inputs if isinstance(i.get("widget"), dict)}
+        if all(name in slots for name in names):
+            full += 1
+            open_slots += sum(slots[name].get("link") is None for name in names)
+    return 2 * full > bearing and open_slots >= _MIN_OPEN_SOCKETS

@@ -73,7 +73,7 @@ def best_object_info(workflow: dict[str, Any], prompt: dict[str, Any]) -> tuple[
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
-    return a == b
+    return bool(a == b)
 
 
 def differences(workflow: dict[str, Any], expected: dict[str, Any], got: dict[str, Any], defs: NodeDefs) -> list[str]:

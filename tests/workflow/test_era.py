@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from comfy_backend.workflow import to_api
 from comfy_backend.workflow.era import SEED_TOGGLE_NAME, UPLOAD_2023, UPLOAD_LEGACY, Era
 from comfy_backend.workflow.graph import parse_workflow
+from comfy_backend.workflow.nodedefs import NodeDefs
 
 from .corpus import CORPUS, FIXTURES, needs_corpus
 from .suggestion_report import report
 
 OI = json.loads((FIXTURES / "mini_object_info.json").read_text())
+#: ComfyUI 0.3.75's full /object_info, the server the frontend captures below ran on
+OI_0375 = NodeDefs(json.loads((Path(__file__).resolve().parents[2] / "comfy_backend/fake_server/object_info.json")
+                              .read_text(encoding="utf-8")))
+#: ``app.graph.serialize()`` and ``app.graphToPrompt()`` of a live editor (shared/reference/captures, unchanged)
+CAPTURES = FIXTURES / "captures"
 
 
 def wf(*nodes: dict[str, Any], links: list[Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -41,7 +50,8 @@ def test_2023_upload_button_name() -> None:
 
 
 def test_later_legacy_files_send_upload() -> None:
-    for hint in ({"ds": {"scale": 1, "offset": [0, 0]}}, {"groupNodes": {}}):
+    hints: list[dict[str, Any]] = [{"ds": {"scale": 1, "offset": [0, 0]}}, {"groupNodes": {}}]
+    for hint in hints:
         assert to_api(wf(load_image(), save_image(250), links=LINK, **hint), OI)["1"]["inputs"][UPLOAD_LEGACY] == "image"
     shaped = load_image(inputs=[{"name": "image", "type": "COMBO", "link": None, "shape": 7}])
     assert UPLOAD_LEGACY in to_api(wf(shaped, save_image(250), links=LINK), OI)["1"]["inputs"]
@@ -91,3 +101,54 @@ def test_no_seed_toggle_outside_first_frontend_files_of_the_corpus() -> None:
     for name in leaks:
         prompt = CORPUS / "pairs" / name.replace(".workflow.json", ".prompt.json")
         assert prompt.is_file() and SEED_TOGGLE_NAME in prompt.read_text(encoding="utf-8"), name
+
+
+@pytest.mark.parametrize("frontend", ["frontend-1.32.9", "frontend-1.58.1-on-0.3.75"])
+def test_live_editor_graph_without_version_converts_as_its_frontend_did(frontend: str) -> None:
+    """``serialize()`` writes no frontendVersion; its widget slots date it (every widget is one since 1.16)."""
+    graph = json.loads((CAPTURES / frontend / "serialize_after_load.json").read_text(encoding="utf-8"))
+    expected = json.loads((CAPTURES / frontend / "graphToPrompt_after_load.json").read_text(encoding="utf-8"))
+    assert "frontendVersion" not in graph["extra"]
+    era = Era.of(parse_workflow(graph), OI_0375)
+    assert not era.drop_unlinked_converted and not era.legacy and era.upload_name is None
+    assert to_api(graph, OI_0375) == expected["output"]
+
+
+def widget_slot(name: str, kind: str = "INT", **kw: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, "widget": {"name": name}, "link": None, **kw}
+
+
+KSAMPLER_SLOTS = [widget_slot("seed"), widget_slot("steps"), widget_slot("cfg", "FLOAT"),
+                  widget_slot("sampler_name", "COMBO"), widget_slot("scheduler", "COMBO"), widget_slot("denoise", "FLOAT")]
+
+
+def test_widget_slot_shape_also_drops_the_upload_button() -> None:
+    shaped = {**ksampler(), "inputs": KSAMPLER_SLOTS}
+    image = load_image(inputs=[widget_slot("image", "COMBO"), widget_slot("upload", "IMAGEUPLOAD")])
+    out = to_api(wf(image, save_image(250), shaped, links=LINK, ds={"scale": 1, "offset": [0, 0]}), OI)
+    assert out["1"]["inputs"] == {"image": "a.png"}
+    assert out["3"]["inputs"]["steps"] == 20 and out["3"]["inputs"]["denoise"] == 1
+
+
+def test_unconnected_converted_widget_of_older_frontends_is_left_out() -> None:
+    """Before 1.16 a converted widget was sent only while connected (``hideWidget``)."""
+    converted = {**ksampler(), "inputs": [widget_slot("steps")]}
+    out = to_api(wf(load_image(), save_image(250), converted, links=LINK), OI)
+    assert "steps" not in out["3"]["inputs"] and out["3"]["inputs"]["cfg"] == 8
+    # a node with every widget converted, among nodes that list none, does not date the file
+    assert "steps" not in to_api(wf(load_image(), save_image(250), {**ksampler(), "inputs": KSAMPLER_SLOTS},
+                                    links=LINK), OI)["3"]["inputs"]
+    # 2023 converted widgets carried their config: never the 1.16 shape
+    dated = [{**s, "widget": {"name": s["name"], "config": ["INT", {}]}} for s in KSAMPLER_SLOTS]
+    assert "steps" not in to_api(wf({**ksampler(), "inputs": dated}), OI)["3"]["inputs"]
+    # one unconnected slot on the only node proves nothing
+    assert "steps" not in to_api(wf({**ksampler(), "inputs": [widget_slot("steps")]}), OI)["3"]["inputs"]
+
+
+def test_shape_needs_the_server_definitions_or_subgraphs() -> None:
+    shaped = parse_workflow(wf({**ksampler(), "inputs": KSAMPLER_SLOTS}))
+    assert Era.of(shaped).drop_unlinked_converted   # without definitions nothing says what the widgets are
+    assert not Era.of(shaped, NodeDefs(OI)).drop_unlinked_converted
+    sub = {"id": "a1b2", "name": "s", "nodes": [], "links": [], "inputs": [], "outputs": []}
+    with_subgraph = parse_workflow({**wf(ksampler()), "definitions": {"subgraphs": [sub]}})
+    assert not Era.of(with_subgraph).drop_unlinked_converted and not Era.of(with_subgraph).legacy
