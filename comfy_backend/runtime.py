@@ -341,6 +341,32 @@ class Orchestrator:
         "agent", "latency_ms", "error"}`` (never raises for an unreachable server)."""
         return self._run_coroutine(probe_server(server, self._started_pool.session))
 
+    # -- the web UI's workflow store (/userdata) -----------------------------------
+    def server_config(self, server_id: str) -> ServerConfig | None:
+        """The config a server runs with now (None for an unknown id): what a front needs to open its web UI."""
+        # a plain dict read: atomic, and the config object is replaced, never mutated
+        handle = self._started_pool.servers.get(server_id)
+        return handle.config if handle is not None else None
+
+    async def _userdata(self, server_id: str, call: Callable[[Any], Awaitable[T]]) -> T:
+        # the pool's server table is read on the loop, where it changes
+        handle = self._started_pool.servers.get(server_id)
+        if handle is None:
+            raise ComfyBackendError(f"no server {server_id!r}")
+        return await call(handle.client)
+
+    def userdata_get(self, server_id: str, path: str) -> cf.Future[bytes]:
+        """The bytes of one of a server's user files, e.g. ``workflows/x.json``."""
+        return self._run_coroutine(self._userdata(server_id, lambda c: c.userdata_get(path)))
+
+    def userdata_put(self, server_id: str, path: str, data: bytes, *, overwrite: bool = True) -> cf.Future[str]:
+        """Write one of a server's user files; the future gives the path the server stored."""
+        return self._run_coroutine(self._userdata(server_id, lambda c: c.userdata_put(path, data, overwrite=overwrite)))
+
+    def userdata_list(self, server_id: str, directory: str) -> cf.Future[list[str]]:
+        """A server's user file paths under ``directory`` (recursive, relative to it)."""
+        return self._run_coroutine(self._userdata(server_id, lambda c: c.userdata_list(directory)))
+
     # -- jobs ---------------------------------------------------------------------
     def submit(self, request: RunRequest) -> JobHandle:
         """Check ``request`` and queue it; returns at once with a handle.

@@ -27,7 +27,7 @@ from .workflow_node import STATE_VERSION, WorkflowNode
 from .workflow_spec import TargetSpec, WorkflowSpec
 
 FORMAT = "ryven-comfy.orchestrator"
-VERSION = 1
+VERSION = 2  # 2: workflow specs may hold their UI workflow (``spec.ui``); version 1 files still load
 SUFFIX = ".orchestrator.json"
 Kind = Literal["workflow", "image", "text", "number", "seed", "preview", "save"]
 _KIND_CLASS: dict[str, type[Node]] = {
@@ -63,7 +63,7 @@ class FlowEntry(BaseModel):
 
 class OrchestratorProject(BaseModel):
     format: Literal["ryven-comfy.orchestrator"] = FORMAT
-    version: Literal[1] = VERSION
+    version: Literal[1, 2] = VERSION
     flows: list[FlowEntry] = Field(default_factory=list)
 
 
@@ -171,7 +171,9 @@ def export_flows(flows: list[Flow], pos_of: Callable[[Node], tuple[float, float]
                     conns.append(Connection(from_node=ids[src.node], from_output=src.node.outputs.index(src),
                                             to_node=ids[node], to_input=j))
         out.append(FlowEntry(title=flow.title, nodes=entries, connections=conns))
-    return OrchestratorProject(flows=out)
+    # a project without UI workflows stays version 1, readable by the versions before 2
+    has_ui = any(n.spec is not None and n.spec.ui is not None for f in out for n in f.nodes)
+    return OrchestratorProject(version=VERSION if has_ui else 1, flows=out)
 
 
 def _loaded_pos(node: Node) -> tuple[float, float]:

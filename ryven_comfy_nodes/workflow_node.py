@@ -22,7 +22,7 @@ from .workflow_spec import ObjectInfo, ParamSpec, TargetSpec, WorkflowSpec, refi
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the spec may hold a UI workflow (``ui``); 1 still loads
 
 
 class WorkflowNode(Node):
@@ -46,6 +46,7 @@ class WorkflowNode(Node):
         self.run_changed = Event()      # the run state changed (GUI listens)
         self.params_changed = Event()   # exposures or values changed
         self.removed = Event(object)    # the node left its flow (the runner cancels its job)
+        self.webui_state: dict[str, Any] = {}  # its open web-UI tab: dirty marks, server, last error (GUI only)
 
     # -- ports -------------------------------------------------------------------------
     @staticmethod
@@ -138,8 +139,10 @@ class WorkflowNode(Node):
             else:
                 values[key] = self.value_of(p.id)
         wanted = set(outputs)
+        # The UI workflow when the node has one: the core converts it for the server that runs the job.
+        # Outputs come with the job (fetch_outputs): it succeeds only with its files in hand.
         return RunRequest(
-            workflow=self.spec.prompt, values=values, labels=labels, random_seeds=tuple(seeds),
+            workflow=self.spec.workflow, fetch_outputs=True, values=values, labels=labels, random_seeds=tuple(seeds),
             uploads=tuple(uploads), target=Target(server=self.target.server or None, tags=tuple(self.target.tags)),
             outputs=tuple(o.node_id for o in self.spec.outputs if o.id in wanted), label=self.title)
 

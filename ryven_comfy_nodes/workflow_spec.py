@@ -1,4 +1,9 @@
-"""What a workflow node is made of: the API prompt, its exposed parameters, image inputs and outputs.
+"""What a workflow node is made of: its workflow, exposed parameters, image inputs and outputs.
+
+A node keeps the **UI workflow** (graph and layout) as its source of truth whenever it has
+one; API-only workflows keep their prompt. Fields, ports and exposures are found in either,
+under the node ids the API uses (``outer:inner`` inside subgraphs); the prompt for a run is
+built per server by the core.
 
 This is the one module that glues the node package to the workflow face
 (``comfy_backend.workflow``): fields, suggestions and media ports come from it,
@@ -20,13 +25,13 @@ from comfy_backend import workflow as core_workflow  # its ``suggest`` function 
 from comfy_backend.workflow import (
     SEED_INPUTS,
     ExposedParameter,
+    ParsedWorkflow,
     check_api_prompt,
     expose,
     list_fields,
     load_bytes,
     parse_json_text,
     ports,
-    to_api,
 )
 
 ParamSpec = ExposedParameter  # one exposed parameter (the workflow layer's model)
@@ -67,14 +72,33 @@ class TargetSpec(BaseModel):
 
 
 class WorkflowSpec(BaseModel):
-    """A workflow as a node type: stable id, title, API prompt and its ports."""
+    """A workflow as a node type: stable id, title, its workflow and ports.
+
+    ``ui`` is the UI workflow when there is one (the source of truth: runs send it, converted
+    per server by the core); otherwise ``prompt`` is the API prompt. Older specs have only
+    ``prompt``.
+    """
 
     id: str
     title: str
-    prompt: dict[str, Any]
+    prompt: dict[str, Any] = Field(default_factory=dict)
+    ui: dict[str, Any] | None = None
     params: list[ExposedParameter] = Field(default_factory=list)
     image_inputs: list[ImageInputSpec] = Field(default_factory=list)
     outputs: list[OutputSpec] = Field(default_factory=list)
+
+    @property
+    def workflow(self) -> dict[str, Any]:
+        """What runs and discovery use: the UI workflow when there is one, else the API prompt."""
+        return self.ui if self.ui is not None else self.prompt
+
+    @property
+    def node_count(self) -> int:
+        """How many ComfyUI nodes the workflow has (top level of a UI workflow)."""
+        if self.ui is not None:
+            nodes = self.ui.get("nodes")
+            return len(nodes) if isinstance(nodes, list) else 0
+        return len(self.prompt)
 
     def param(self, key: str) -> ExposedParameter | None:
         """A parameter by id, label (case-insensitive) or ``node_id.input_name``."""
@@ -107,7 +131,7 @@ def _fed_by_port(prompt: dict[str, Any], object_info: ObjectInfo) -> set[tuple[s
 
 
 def settable_fields(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list[ExposedParameter]:
-    """Every literal input of the prompt as a parameter that could be exposed (media inputs are ports).
+    """Every literal input of a workflow (UI or API) as a parameter that could be exposed (media inputs are ports).
 
     ``object_info`` (a server's node definitions, when known) gives types and bounds.
     """
@@ -133,18 +157,35 @@ def output_ports(prompt: dict[str, Any], object_info: ObjectInfo = None) -> list
 
 def spec_from_prompt(prompt: dict[str, Any], title: str, spec_id: str | None = None,
                      params: list[ExposedParameter] | None = None, object_info: ObjectInfo = None) -> WorkflowSpec:
-    """A workflow spec with the suggested parameters exposed (typed and bounded with ``object_info``)."""
-    prompt = check_api_prompt(prompt, title)
-    return WorkflowSpec(id=spec_id or slug(title), title=title, prompt=prompt,
-                        params=params if params is not None else suggested_params(prompt, object_info),
-                        image_inputs=image_inputs(prompt, object_info), outputs=output_ports(prompt, object_info))
+    """A workflow spec with the suggested parameters exposed (typed and bounded with ``object_info``).
+
+    ``prompt`` is an API prompt or a UI workflow (kept as the spec's ``ui``).
+    """
+    model = ParsedWorkflow.of(prompt)
+    if model.is_ui:
+        _ = model.graph   # a malformed UI workflow is refused here, with the parser's message
+        ui: dict[str, Any] | None = model.raw
+        workflow: dict[str, Any] = model.raw
+        api: dict[str, Any] = {}
+    else:
+        ui, api = None, check_api_prompt(prompt, title)
+        workflow = api
+    return WorkflowSpec(id=spec_id or slug(title), title=title, prompt=api, ui=ui,
+                        params=params if params is not None else suggested_params(workflow, object_info),
+                        image_inputs=image_inputs(workflow, object_info), outputs=output_ports(workflow, object_info))
+
+
+def with_workflow(spec: WorkflowSpec, workflow: dict[str, Any], params: list[ExposedParameter],
+                  object_info: ObjectInfo = None) -> WorkflowSpec:
+    """``spec`` (same id and title) holding another workflow, with ``params`` exposed and its ports found anew."""
+    return spec_from_prompt(workflow, spec.title, spec.id, params=list(params), object_info=object_info)
 
 
 def load_workflow_file(path: str | Path, title: str | None = None,
                        object_info: dict[str, Any] | None = None) -> WorkflowSpec:
     """A spec from a workflow file: API or UI JSON, a PNG/WebP with metadata, or a saved spec.
 
-    A UI workflow without an embedded API prompt needs a server's ``object_info`` to convert.
+    A UI workflow is kept as it is (no server needed); ``object_info`` only types the parameters.
     """
     p = Path(path)
     try:
@@ -158,11 +199,9 @@ def load_workflow_file(path: str | Path, title: str | None = None,
         if isinstance(data, dict) and data.get("ryven_comfy_workflow") == 1:
             return WorkflowSpec.model_validate(data["spec"])
     wf = load_bytes(raw, str(p))
-    prompt = wf.api
+    prompt = wf.ui if wf.ui is not None else wf.api
     if prompt is None:
-        if object_info is None:
-            raise WorkflowError(f"{p}: a UI-format workflow; connect a server to convert it (or export it as API)")
-        prompt = to_api(wf.ui, object_info)
+        raise WorkflowError(f"{p}: no ComfyUI workflow in the file")
     name = title or p.name.rsplit(".", 1)[0].removesuffix("_api").replace("_", " ")
     return spec_from_prompt(prompt, name, slug(name), object_info=object_info)
 
@@ -179,11 +218,14 @@ def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any
     infos = [i for i in ([object_info] if isinstance(object_info, dict) else object_info or []) if i]
     if not infos:
         return spec
-    per_info = [{(f.node_id, f.input_name): f for f in list_fields(spec.prompt, info) if f.node_type in info}
-                for info in infos]
+    per_info = [[f for f in list_fields(spec.workflow, info) if f.node_type in info] for info in infos]
     params = []
     for p in spec.params:
-        found = [fields[(p.node_id, p.input_name)] for fields in per_info if (p.node_id, p.input_name) in fields]
+        found = [f for fields in per_info for f in fields if (f.node_id, f.input_name) == (p.node_id, p.input_name)]
+        if not found and p.widget_index is not None and re.fullmatch(r"widget_\d+", p.input_name):
+            # found without node definitions (a UI file added with no server): named by position until now
+            found = [f for fields in per_info for f in fields
+                     if f.node_id == p.node_id and f.widget_index == p.widget_index][:1]
         if not found:
             params.append(p)
             continue
@@ -191,7 +233,7 @@ def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any
         if c.choices is not None:
             for f in found[1:]:
                 c.choices += [x for x in f.constraints.choices or [] if x not in c.choices]
-        params.append(p.model_copy(update={"type": found[0].type, "constraints": c}))
+        params.append(p.model_copy(update={"type": found[0].type, "constraints": c, "input_name": found[0].input_name}))
     if params == spec.params:
         return spec
     return spec.model_copy(update={"params": params})
