@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QAction, QApplication, QDockWidget, QFileDialog, QMes
 
 from comfy_backend import WorkflowError
 
-from . import gui_docks, gui_filemenu, gui_layout, gui_notify
+from . import gui_docks, gui_filemenu, gui_layout, gui_notify, gui_webui
 from .autosave import Autosaver
 from .classes import PACKAGE, register, unique_spec, workflow_class
 from .context import current_context
@@ -46,6 +46,7 @@ def install(editor: Any) -> None:
         editor.ui.menuDocks.addAction(dock.toggleViewAction())
         state.setdefault("dock", dock)  # the servers dock comes first
     QTimer.singleShot(0, state["dock"].raise_)
+    state["webui_dock"] = gui_webui.webui_dock(editor)  # the embedded ComfyUI editor's tabs (issue 9)
     gui_notify.install(editor, ctx)
     menu = editor.menuBar().addMenu("ComfyUI")
     state["menu"] = menu

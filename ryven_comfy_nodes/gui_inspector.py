@@ -19,10 +19,11 @@ from qtpy.QtWidgets import (
 )
 from ryven.gui_env import NodeInspectorWidget
 
+from . import gui_webui
 from .context import current_context
 from .gui_params import ParamEditor
 from .workflow_node import WorkflowNode
-from .workflow_spec import settable_fields
+from .workflow_spec import node_heading, settable_fields
 
 
 class WorkflowInspector(NodeInspectorWidget, QWidget):
@@ -51,6 +52,7 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         tform = QFormLayout()
         tform.addRow("Run on", self.target)
         lay.addLayout(tform)
+        lay.addWidget(gui_webui.node_buttons(self.node))  # Edit in ComfyUI, server workflow store (issue 9)
         self.params_box = QGroupBox("Parameters")
         self.params_form = QFormLayout(self.params_box)
         lay.addWidget(self.params_box)
@@ -77,7 +79,7 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
     # -- building -------------------------------------------------------------------------------
     def rebuild(self) -> None:
         node = self.node
-        self.title.setText(f"<b>{node.title}</b> — {len(node.spec.prompt)} ComfyUI nodes")
+        self.title.setText(f"<b>{node.title}</b> — {node.spec.node_count} ComfyUI nodes")
         self._fill_targets()
         while self.params_form.rowCount():
             self.params_form.removeRow(0)
@@ -93,12 +95,11 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
             ctx = current_context(create=False)
             infos = ctx.node_definitions(node.target.server) if ctx is not None else []
             group = None
-            for f in settable_fields(node.spec.prompt, infos[0] if infos else None):
+            for f in settable_fields(node.spec.workflow, infos[0] if infos else None):
                 if f.node_id != group:  # one heading per ComfyUI node: its title and class
                     group = f.node_id
-                    entry = node.spec.prompt.get(f.node_id, {})
-                    title = (entry.get("_meta") or {}).get("title") or entry.get("class_type", "")
-                    head = QListWidgetItem(f"#{f.node_id} {title} ({entry.get('class_type', '?')})")
+                    title, class_type = node_heading(node.spec, f.node_id)
+                    head = QListWidgetItem(f"#{f.node_id} {title} ({class_type})")
                     head.setFlags(Qt.ItemIsEnabled)  # not selectable, not checkable, not greyed
                     head.setData(Qt.UserRole + 1, f.node_id)
                     font = head.font()

@@ -96,9 +96,11 @@ def create_editor(config: ServersConfig, project: str | Path | None = None, *, a
 
     from .classes import hand_over
     from .context import set_context
+    from .gui_webui import prepare_app
     from .project_format import is_orchestrator_file
     from .project_ryven import specs_in_ryven_project
 
+    prepare_app()  # QtWebEngine (the embedded ComfyUI editor) before the QApplication
     app = app or QApplication.instance() or QApplication(sys.argv[:1])
     ryven_project = None
     if project is not None and not is_orchestrator_file(project):  # asked before the backend starts
@@ -149,6 +151,9 @@ def run_editor(config: ServersConfig, project: str | Path | None = None, *, trus
     os.environ["QT_API"] = "pyside6"
     from qtpy.QtWidgets import QApplication
 
+    from .gui_webui import prepare_app
+
+    prepare_app()  # QtWebEngine (the embedded ComfyUI editor) before the QApplication
     app = QApplication.instance() or QApplication(sys.argv[:1])
     editor = create_editor(config, project, app=app, trust_pickles=trust_pickles)
     if size is not None:

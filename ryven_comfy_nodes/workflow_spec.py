@@ -237,3 +237,18 @@ def refine_spec(spec: WorkflowSpec, object_info: ObjectInfo | list[dict[str, Any
     if params == spec.params:
         return spec
     return spec.model_copy(update={"params": params})
+
+
+def node_heading(spec: WorkflowSpec, node_id: str) -> tuple[str, str]:
+    """(title, class type) of a ComfyUI node of the spec's workflow by API node id (``outer:inner`` too)."""
+    if spec.ui is None:
+        entry = spec.prompt.get(node_id, {})
+        return (entry.get("_meta") or {}).get("title") or entry.get("class_type", ""), entry.get("class_type", "?")
+    nodes = spec.ui.get("nodes") or []
+    subs = {str(s.get("id")): s for s in (spec.ui.get("definitions") or {}).get("subgraphs") or [] if isinstance(s, dict)}
+    found: dict[str, Any] = {}
+    for part in node_id.split(":"):
+        found = next((n for n in nodes if isinstance(n, dict) and str(n.get("id")) == part), {})
+        nodes = (subs.get(str(found.get("type"))) or {}).get("nodes") or []
+    kind = str(found.get("type") or "?")
+    return str(found.get("title") or kind), kind
