@@ -66,9 +66,10 @@ class WebUITab(QWidget):
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.view = EditorView(config, self)
         bar = QHBoxLayout()
-        bar.addWidget(self.status, 1)
+        bar.addStretch(1)   # the status gets its own line below: a long message never squeezes the buttons
         if node is not None:
             self.push_button = QPushButton("Push node")
+            bar.insertWidget(0, self.push_button)
             self.push_button.setToolTip("Load the node's workflow (with its current values) into the web UI again")
             self.push_button.clicked.connect(lambda: self.push())
             self.sync_button = QPushButton("Sync to node")
@@ -79,8 +80,8 @@ class WebUITab(QWidget):
             self.undo_button.clicked.connect(lambda: self.undo_sync())
             self.auto = QCheckBox("auto-sync")
             self.auto.setToolTip("Sync to node after each edit in the web UI (debounced)")
-            for w in (self.push_button, self.sync_button, self.undo_button, self.auto):
-                bar.addWidget(w)
+            for w in (self.sync_button, self.undo_button, self.auto):
+                bar.insertWidget(bar.count() - 1, w)
             self._auto_timer = QTimer(self)
             self._auto_timer.setSingleShot(True)
             self._auto_timer.setInterval(AUTO_SYNC_MS)
@@ -90,6 +91,7 @@ class WebUITab(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
+        layout.addWidget(self.status)
         layout.addWidget(self.view, 1)
         self.view.editor.dirty_changed.connect(lambda _d: self.update_title())
         self.view.editor.ready.connect(self._ready)
