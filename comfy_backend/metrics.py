@@ -119,7 +119,15 @@ class ServerMetrics:
 
     def series(self, field: str, since: float | None = None) -> list[tuple[float, float | None]]:
         """A time series of one Sample field (or ``vram_used`` / ``ram_used`` / ``queue_ours``), for plotting."""
-        return [(s.t, getattr(s, field)) for s in self.samples if since is None or s.t >= since]
+        if since is None:
+            return [(s.t, getattr(s, field)) for s in self.samples]
+        out = []
+        for s in reversed(self.samples):  # newest first: a "what is new" read costs only the new samples
+            if s.t <= since:
+                break
+            out.append((s.t, getattr(s, field)))
+        out.reverse()
+        return out
 
     def plausible(self, name: str, value: Any, kind: str) -> float | None:
         """``value`` as a number when it is one and plausible for ``kind`` (bytes / percent / celsius),

@@ -462,7 +462,7 @@ class ServerPool:
         server.metrics.record_retry()
         job.requeued(time.monotonic() + self.settings.retry_backoff * (2 ** (len(job.attempts) - 1)), error)
         self._waiting.insert(0, job)
-        log.info("job %s: retrying after %s", job.id, error.message)
+        log.info("job %s '%s': retrying after a failed attempt on %s: %s", job.id, job.label, server.id, error.message)
 
 
 _CLOSED = JobError(ErrorKind.CANCELLED, "the pool was closed")

@@ -304,14 +304,17 @@ class Orchestrator:
         assert first.node_defs is not None
         return first.id, first.node_defs
 
-    def metrics_series(self, fields: Sequence[str], server_id: str | None = None) -> cf.Future[MetricsSeries]:
-        """Time series of metric ``fields`` (e.g. ``latency_ms``, ``queue_pending``): server id →
-        field → [(time, value)], for one server or all."""
+    def metrics_series(self, fields: Sequence[str], server_id: str | None = None,
+                       since: float | None = None) -> cf.Future[MetricsSeries]:
+        """Time series of metric ``fields`` (e.g. ``latency_ms``, ``queue_pending``, ``vram_used``,
+        ``cpu_percent``; see ``metrics.SERIES_FIELDS``): server id → field → [(time, value)], for one
+        server or all; only samples taken after ``since`` (wall time) when given, so a chart can
+        fetch what is new."""
         def read() -> MetricsSeries:
             servers = self._started_pool.servers
             chosen = [servers[server_id]] if server_id is not None and server_id in servers else (
                 [] if server_id is not None else list(servers.values()))
-            return {h.id: {f: h.metrics.series(f) for f in fields} for h in chosen}
+            return {h.id: {f: h.metrics.series(f, since) for f in fields} for h in chosen}
 
         return self._call(read)
 

@@ -1,125 +1,196 @@
-"""The servers dock: health, queue, VRAM per server, and a live plot of one metric."""
+"""The monitoring docks: servers (table + manage + export), charts, jobs and log.
+
+``create_docks(main_window, ctx)`` builds them and returns the ``QDockWidget`` objects;
+where they go in the window is the editor layout's business (``gui_editor`` /
+``gui_layout``). ``ServersPanel`` is the servers dock's widget.
+"""
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
-import time
+from pathlib import Path
 from typing import Any
 
-import pyqtgraph as pg
-from qtpy.QtCore import QTimer
-from qtpy.QtGui import QColor
-from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QDockWidget, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from comfy_backend import MetricsSeries, ServerSnapshot
+from comfy_backend import ServerSnapshot, atomic_write_text
 
-from .context import current_context
-from .gui_node import health_colour
+from . import gui_webui
+from .context import AppContext, current_context
+from .gui_charts import ChartsPanel
+from .gui_jobs import JobsPanel
+from .gui_log import LogPanel
+from .gui_manage_servers import ServerManager
+from .gui_servers import ServersTable
+from .qt_dispatch import QtDispatcher
 from .threads import when_done
 
 log = logging.getLogger(__name__)
-
-COLUMNS = ("server", "health", "queue", "ours", "VRAM free/total", "latency", "jobs/min")
-METRICS = {"queue (pending)": "queue_pending", "queue (running)": "queue_running", "latency ms": "latency_ms",
-           "VRAM free GiB": "vram_free", "our jobs in flight": "in_flight"}
-_PENS = ["#60a5fa", "#f472b6", "#34d399", "#fbbf24", "#a78bfa", "#f87171", "#22d3ee", "#a3e635"]
+SAMPLE_KEYS = ("t", "queue_ours", "queue_others", "in_flight", "latency_ms", "vram_used", "vram_total", "ram_used",
+               "ram_total", "cpu_percent", "gpu_percent")
 
 
-def _gib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**30:.1f}G"
+def report_csv(report: dict[str, Any]) -> str:
+    """The metrics report as CSV: one line per sample (``server`` first), then the job figures."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(("server", *SAMPLE_KEYS))
+    for sid, part in report["servers"].items():
+        for s in part["samples"]:
+            w.writerow((sid, *("" if s[k] is None else s[k] for k in SAMPLE_KEYS)))
+    w.writerow(())
+    w.writerow(("server", "completed", "failed", "retried", "per_minute", "mean_seconds"))
+    for sid, part in report["servers"].items():
+        j = part["jobs"]
+        w.writerow((sid, j["completed"], j["failed"], j["retried"], j["per_minute"],
+                    "" if j["mean_seconds"] is None else j["mean_seconds"]))
+    return out.getvalue()
 
 
 class ServersPanel(QWidget):
-    """Table of servers (refreshed on every server event) and a metrics plot (refreshed each second)."""
+    """The servers table with Add / Edit / Enable-Disable / Remove and metrics export."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, ctx: AppContext | None = None) -> None:
         super().__init__(parent)
-        outer = QHBoxLayout(self)  # table and plot side by side: the dock stays short
-        left = QVBoxLayout()
-        outer.addLayout(left, 3)
-        lay = QVBoxLayout()
-        outer.addLayout(lay, 2)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        left.addWidget(self.table)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Plot"))
-        self.metric = QComboBox()
-        self.metric.addItems(list(METRICS))
-        self.metric.currentIndexChanged.connect(lambda _: self.refresh_plot())
-        row.addWidget(self.metric)
-        row.addStretch(1)
-        lay.addLayout(row)
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(140)
-        self.plot.addLegend(offset=(5, 5))
-        self.plot.setLabel("bottom", "seconds ago")
-        self.curves: dict[str, Any] = {}
-        self._asked = False  # a metrics request is in flight: do not pile up another
-        lay.addWidget(self.plot)
-        ctx = current_context(create=False)
-        if ctx is not None:
-            ctx.server_changed.sub(self.on_server)
-            for snap in ctx.servers.values():
-                self.on_server(snap)
-        self.timer = QTimer(self)
-        self.timer.timeout.connect(self.refresh_plot)
-        self.timer.start(1000)
+        self.ctx = ctx or current_context(create=False)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        bar = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for name, slot in (("Add…", self._add), ("Edit…", self._edit), ("Enable/Disable", self._toggle),
+                           ("Remove", self._remove), ("Export metrics…", self._export),
+                           ("Open web UI", lambda: gui_webui.open_selected(self.table.selected_id()))):
+            b = QPushButton(name)
+            b.clicked.connect(lambda _=False, f=slot: f())
+            bar.addWidget(b)
+            self.buttons[name] = b
+        self.message = QLabel("")
+        bar.addWidget(self.message, 1)
+        lay.addLayout(bar)
+        self.table = ServersTable(self)
+        lay.addWidget(self.table, 1)
+        self.manager = ServerManager(self.ctx, self) if self.ctx is not None else None
+        if self.ctx is not None:
+            self.ctx.server_changed.sub(self.table.on_server)
+            for snap in self.ctx.orch.servers():
+                self.table.on_server(snap)
+            self.destroyed.connect(lambda *_: self._unsub())
+
+    def _unsub(self) -> None:
+        if self.ctx is not None:
+            self.ctx.server_changed.unsub(self.table.on_server)
 
     def on_server(self, snap: ServerSnapshot) -> None:
-        ids = [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
-        if snap.id in ids:
-            r = ids.index(snap.id)
-        else:
-            r = self.table.rowCount()
-            self.table.insertRow(r)
-        ours = f"{snap.in_flight}/{snap.max_concurrent}"
-        lat = "-" if snap.latency_ms is None else f"{snap.latency_ms:.0f}ms"
-        cells = (snap.id, snap.health.value, str(snap.queue_running + snap.queue_pending), ours,
-                 f"{_gib(snap.vram_free)}/{_gib(snap.vram_total)}", lat, f"{snap.jobs_per_minute:.1f}")
-        for c, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            if c == 1:
-                item.setForeground(QColor(health_colour(snap.health)))
-            self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
+        self.table.on_server(snap)
 
-    def refresh_plot(self) -> None:
-        """Ask the backend for the plotted metric; the plot is drawn when the answer arrives."""
-        ctx = current_context(create=False)
-        if ctx is None or self._asked or not self.isVisible():
+    def _chosen(self) -> ServerSnapshot | None:
+        sid = self.table.selected_id()
+        return self.table.snaps.get(sid) if sid else None
+
+    def _show(self) -> None:
+        if self.manager is not None:
+            self.message.setText(self.manager.last_message)
+            self.message.setToolTip(self.manager.last_message)
+
+    def _add(self) -> None:
+        if self.manager is not None:
+            self.manager.add_dialog()
+            self._show()
+
+    def _edit(self) -> None:
+        snap = self._chosen()
+        if self.manager is not None and snap is not None:
+            self.manager.edit_dialog(snap)
+            self._show()
+
+    def _toggle(self) -> None:
+        snap = self._chosen()
+        if self.manager is not None and snap is not None:
+            self.manager.set_enabled(snap.id, not snap.enabled)
+            self._show()
+
+    def _remove(self) -> None:
+        snap = self._chosen()
+        if self.manager is not None and snap is not None:
+            self.manager.remove_dialog(snap)
+            self._show()
+
+    def _export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "ryven-comfy-metrics.json",
+                                              "JSON (*.json);;CSV (*.csv)")
+        if path:
+            self.export_metrics(Path(path))
+
+    def export_metrics(self, path: Path) -> None:
+        """Write the metrics report (``workflow run --metrics`` shape; CSV for a ``.csv`` name)."""
+        if self.ctx is None:
             return
-        field = METRICS[self.metric.currentText()]
-        self._asked = True
-        when_done(ctx.orch.metrics_series([field]), ctx.post, lambda series: self._draw(field, series), self._not_drawn)
 
-    def _not_drawn(self, exc: BaseException) -> None:
-        self._asked = False
-        log.debug("no metrics to plot: %s", exc)
+        def write(report: dict[str, Any]) -> None:
+            text = report_csv(report) if path.suffix.lower() == ".csv" else json.dumps(report, indent=1) + "\n"
+            try:
+                atomic_write_text(path, text)
+            except OSError as exc:
+                self.message.setText(f"metrics not written: {path}: {exc.strerror or exc}")
+                log.warning("metrics not written: %s: %s", path, exc)
+                return
+            self.message.setText(f"metrics written to {path}")
 
-    def _draw(self, field: str, by_server: MetricsSeries) -> None:
-        self._asked = False
-        try:
-            self.isVisible()
-        except RuntimeError:  # the dock was deleted while the request was in flight
-            return
-        if field != METRICS[self.metric.currentText()]:
-            self.refresh_plot()  # the choice changed meanwhile
-            return
-        now = time.time()
-        for i, sid in enumerate(sorted(by_server)):
-            series = by_server[sid].get(field, [])
-            xs = [t - now for t, v in series if v is not None]
-            ys = [(v / 2**30 if field == "vram_free" else v) for t, v in series if v is not None]
-            curve = self.curves.get(sid)
-            if curve is None:
-                curve = self.plot.plot([], [], pen=pg.mkPen(_PENS[i % len(_PENS)], width=2), name=sid)
-                self.curves[sid] = curve
-            curve.setData(xs, ys)
+        when_done(self.ctx.orch.metrics_report(), self.ctx.post, write,
+                  lambda exc: self.message.setText(f"metrics not read: {exc}"))
 
-    def closeEvent(self, event: Any) -> None:
-        ctx = current_context(create=False)
-        if ctx is not None:
-            ctx.server_changed.unsub(self.on_server)
-        super().closeEvent(event)
+
+def select_node_on_canvas(main_window: Any, node: Any) -> None:
+    """Select ``node`` (and only it) in its flow's view and scroll it into sight."""
+    flow_uis = getattr(main_window, "flow_UIs", {})
+    flow_ui = flow_uis.get(node.flow)
+    if flow_ui is None:
+        return
+    view = flow_ui.flow_view
+    item = view.node_items.get(node)
+    if item is None:
+        return
+    view.scene().clearSelection()
+    item.setSelected(True)
+    view.centerOn(item)
+
+
+def _dock(main_window: Any, title: str, name: str, widget: QWidget) -> QDockWidget:
+    dock = QDockWidget(title, main_window)
+    dock.setObjectName(name)
+    dock.setWidget(widget)
+    return dock
+
+
+def create_docks(main_window: Any, ctx: AppContext | None = None) -> list[QDockWidget]:
+    """The monitoring docks (servers, charts, jobs, log), not yet placed in ``main_window``.
+
+    Clicking a server row highlights its lines in the charts; double-clicking a job selects
+    its node on the canvas.
+    """
+    ctx = ctx or current_context(create=False)
+    servers = ServersPanel(None, ctx)
+    charts = ChartsPanel()
+    servers.table.server_clicked.connect(charts.set_highlight)
+    jobs = JobsPanel(select_node=lambda node: select_node_on_canvas(main_window, node))
+    log_panel = LogPanel(ctx.post if ctx is not None else QtDispatcher().post)
+    return [
+        _dock(main_window, "ComfyUI servers", "ryven_comfy_servers_dock", servers),
+        _dock(main_window, "ComfyUI charts", "ryven_comfy_charts_dock", charts),
+        _dock(main_window, "ComfyUI jobs", "ryven_comfy_jobs_dock", jobs),
+        _dock(main_window, "ComfyUI log", "ryven_comfy_log_dock", log_panel),
+    ]
+
+
+def servers_with_charts(ctx: AppContext | None = None) -> QSplitter:
+    """The servers table above the charts in one widget (for a single-dock layout or a screenshot)."""
+    split = QSplitter()
+    split.setOrientation(2)  # Qt.Vertical
+    servers = ServersPanel(None, ctx)
+    charts = ChartsPanel()
+    servers.table.server_clicked.connect(charts.set_highlight)
+    split.addWidget(servers)
+    split.addWidget(charts)
+    return split

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ class FlowRunner:
         self._handles: dict[WorkflowNode, JobHandle] = {}
         self._watched: set[WorkflowNode] = set()
         self.snapshots: dict[str, JobSnapshot] = {}  # latest snapshot of every job started (for progress displays)
+        # job id -> the node that started it, for as long as the node lives (the jobs dock selects it)
+        self.job_nodes: weakref.WeakValueDictionary[str, Node] = weakref.WeakValueDictionary()
         self._closed = False
 
     # -- starting runs --------------------------------------------------------------------
@@ -224,6 +227,7 @@ class FlowRunner:
                 self._fail(node, f"{type(exc).__name__}: {exc}")
 
     def _fail(self, node: WorkflowNode, message: str) -> None:
+        log.warning("node '%s' failed: %s", node.title, message)  # the log dock shows node failures
         node.mark_failed(message)
         self._node_finished()
 
@@ -276,6 +280,7 @@ class FlowRunner:
         handle = self.orch.submit(request)
         node.take_seeds(handle.seeds)  # the user sees the seed this run used
         self._jobs[handle.id] = node
+        self.job_nodes[handle.id] = node
         self._handles[node] = handle
         node.mark_queued(handle.id)
         if node not in self._watched:  # a node removed from its flow gets its job cancelled
@@ -308,7 +313,11 @@ class FlowRunner:
         if snap.state is JobState.SUCCEEDED:
             node.mark_done(snap.server, snap.progress, snap.seconds, list(snap.outputs))
         else:
-            node.mark_failed(_error_message(snap), snap.server, cancelled=snap.state is JobState.CANCELLED)
+            message = _error_message(snap)
+            log.log(logging.INFO if snap.state is JobState.CANCELLED else logging.WARNING,
+                    "node '%s' %s on %s after %d attempt(s): %s", node.title, snap.state.value, snap.server or "-",
+                    len(snap.attempts), message)
+            node.mark_failed(message, snap.server, cancelled=snap.state is JobState.CANCELLED)
         self._node_finished()
 
     def _job_lost(self, node: WorkflowNode, job_id: str, exc: BaseException) -> None:

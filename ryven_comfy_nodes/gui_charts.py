@@ -1,0 +1,229 @@
+"""Charts of every server's metrics (pyqtgraph): one line per server plus the pool total.
+
+A timer asks the core for the samples taken since the last ask (``metrics_series(since=…)``),
+appends them to in-memory buffers here, and redraws from those: nothing is done per event,
+each curve is cut to the chosen window and thinned to at most ``MAX_POINTS`` points.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from comfy_backend import MetricsSeries
+
+from .context import current_context
+from .threads import when_done
+
+log = logging.getLogger(__name__)
+
+#: chart title -> [(field, scale, style)]; style "solid" or "dash" (a second figure on the same chart)
+CHARTS: dict[str, list[tuple[str, float, str]]] = {
+    "jobs / min": [("jobs_per_minute", 1.0, "solid")],
+    "mean processing s / job": [("mean_run_seconds", 1.0, "solid")],
+    "submit → start s": [("queue_wait_seconds", 1.0, "solid")],
+    "queue: ours — others ┄": [("queue_ours", 1.0, "solid"), ("foreign", 1.0, "dash")],
+    "GiB: VRAM — RAM ┄": [("vram_used", 1 / 2**30, "solid"), ("ram_used", 1 / 2**30, "dash")],
+    "use %: CPU — GPU ┄": [("cpu_percent", 1.0, "solid"), ("gpu_percent", 1.0, "dash")],
+}
+#: how the pool total of a figure is formed from the servers' figures
+MEAN_FIELDS = {"mean_run_seconds", "queue_wait_seconds", "cpu_percent", "gpu_percent"}
+FIELDS = sorted({f for lines in CHARTS.values() for f, _, _ in lines})
+WINDOWS = {"5 min": 300.0, "15 min": 900.0, "60 min": 3600.0}
+KEEP_S = 3600.0
+MAX_POINTS = 300
+POOL_BUCKET_S = 10.0
+REFRESH_MS = 2000
+PENS = ["#60a5fa", "#f472b6", "#34d399", "#fbbf24", "#a78bfa", "#f87171", "#22d3ee", "#a3e635", "#fb923c", "#e879f9"]
+POOL = "pool"
+
+
+class SeriesStore:
+    """server id -> field -> (times, values), appended as samples arrive, older than an hour dropped."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+        self.last_t: float | None = None
+
+    def add(self, by_server: MetricsSeries) -> None:
+        for sid, fields in by_server.items():
+            per = self.data.setdefault(sid, {})
+            for f, points in fields.items():
+                ts, vs = per.setdefault(f, ([], []))
+                for t, v in points:
+                    ts.append(t)
+                    vs.append(float("nan") if v is None else float(v))
+                    if self.last_t is None or t > self.last_t:
+                        self.last_t = t
+        cut = time.time() - KEEP_S
+        for per in self.data.values():
+            for ts, vs in per.values():
+                k = bisect.bisect_left(ts, cut)
+                if k:
+                    del ts[:k]
+                    del vs[:k]
+
+    def window(self, sid: str, field: str, start: float) -> tuple[np.ndarray, np.ndarray]:
+        """The points at or after ``start``, thinned to MAX_POINTS (every k-th point)."""
+        ts, vs = self.data.get(sid, {}).get(field, ([], []))
+        k = bisect.bisect_left(ts, start)
+        n = len(ts) - k
+        step = max(1, n // MAX_POINTS)
+        return np.asarray(ts[k::step], dtype=float), np.asarray(vs[k::step], dtype=float)
+
+    def pool(self, field: str, start: float, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """The pool total per POOL_BUCKET_S: the sum of the servers' last values in each bucket
+        (the mean for times and percentages)."""
+        edges = np.arange(start, now + POOL_BUCKET_S, POOL_BUCKET_S)
+        if len(edges) < 2:
+            return np.array([]), np.array([])
+        total = np.zeros(len(edges) - 1)
+        count = np.zeros(len(edges) - 1)
+        for sid in self.data:
+            ts, vs = self.window(sid, field, start)
+            if not len(ts):
+                continue
+            idx = np.clip(np.searchsorted(edges, ts, side="right") - 1, 0, len(edges) - 2)
+            last = np.full(len(edges) - 1, np.nan)
+            last[idx] = vs  # later samples in a bucket overwrite earlier ones
+            ok = ~np.isnan(last)
+            total[ok] += last[ok]
+            count[ok] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ys = total / count if field in MEAN_FIELDS else np.where(count > 0, total, np.nan)
+        return edges[1:], ys
+
+
+class ChartsPanel(QWidget):
+    """Six charts, a window choice, pause, hover read-outs and a highlighted server."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Window"))
+        self.window_box = QComboBox()
+        self.window_box.addItems(list(WINDOWS))
+        self.window_box.currentIndexChanged.connect(lambda _: self.redraw())
+        bar.addWidget(self.window_box)
+        self.pause = QCheckBox("Pause")
+        bar.addWidget(self.pause)
+        bar.addWidget(QLabel("Highlight"))
+        self.highlight_box = QComboBox()
+        self.highlight_box.addItem("(none)")
+        self.highlight_box.currentIndexChanged.connect(lambda _: self.redraw())
+        bar.addWidget(self.highlight_box)
+        self.readout = QLabel("")
+        bar.addWidget(self.readout, 1)
+        lay.addLayout(bar)
+        self.view = pg.GraphicsLayoutWidget()
+        lay.addWidget(self.view, 1)
+        self.plots: dict[str, Any] = {}
+        for i, title in enumerate(CHARTS):
+            plot = self.view.addPlot(row=i // 3, col=i % 3, title=title)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setMenuEnabled(False)
+            plot.getAxis("bottom").setLabel("min ago")
+            plot.setClipToView(True)
+            self.plots[title] = plot
+            plot.scene().sigMouseMoved.connect(lambda pos, p=plot, t=title: self._hover(p, t, pos))
+        self.curves: dict[tuple[str, str, str], Any] = {}  # (chart, field, server) -> curve
+        self.store = SeriesStore()
+        self.highlight: str | None = None
+        self._asked = False
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.fetch)
+        self.timer.start(REFRESH_MS)
+
+    # -- data ------------------------------------------------------------------------
+    def fetch(self) -> None:
+        """Ask for the samples taken since the last ask (never waits; drawn when they arrive)."""
+        ctx = current_context(create=False)
+        if ctx is None or self._asked or self.pause.isChecked():
+            return
+        self._asked = True
+        when_done(ctx.orch.metrics_series(FIELDS, since=self.store.last_t), ctx.post, self._got, self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._asked = False
+        log.debug("no metrics to chart: %s", exc)
+
+    def _got(self, by_server: MetricsSeries) -> None:
+        self._asked = False
+        self.store.add(by_server)
+        try:
+            visible = self.isVisible()
+        except RuntimeError:  # the dock was deleted while the request was in flight
+            return
+        if visible:
+            self.redraw()
+
+    def set_highlight(self, server_id: str | None) -> None:
+        """Draw ``server_id``'s lines thick and the others faint (None: all alike)."""
+        i = self.highlight_box.findText(server_id) if server_id else 0
+        self.highlight_box.setCurrentIndex(max(i, 0))
+
+    # -- drawing ---------------------------------------------------------------------
+    def _servers(self) -> list[str]:
+        return sorted(self.store.data)
+
+    def redraw(self) -> None:
+        servers = self._servers()
+        for sid in servers:
+            if self.highlight_box.findText(sid) < 0:
+                self.highlight_box.addItem(sid)
+        self.highlight = self.highlight_box.currentText() if self.highlight_box.currentIndex() > 0 else None
+        now = time.time()
+        start = now - WINDOWS[self.window_box.currentText()]
+        for title, lines in CHARTS.items():
+            plot = self.plots[title]
+            for field, scale, style in lines:
+                for i, sid in enumerate([*servers, POOL]):
+                    if sid == POOL:
+                        xs, ys = self.store.pool(field, start, now)
+                    else:
+                        xs, ys = self.store.window(sid, field, start)
+                    curve = self._curve(plot, title, field, sid, i, style)
+                    curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
+            plot.setXRange((start - now) / 60.0, 0, padding=0)
+
+    def _curve(self, plot: Any, title: str, field: str, sid: str, i: int, style: str) -> Any:
+        key = (title, field, sid)
+        curve = self.curves.get(key)
+        colour = "#e5e5e5" if sid == POOL else PENS[i % len(PENS)]
+        width = 3 if sid == self.highlight else (2 if sid == POOL else 1.5)
+        pen = pg.mkPen(colour, width=width, style=pg.QtCore.Qt.DashLine if style == "dash" else pg.QtCore.Qt.SolidLine)
+        if self.highlight and sid not in (self.highlight, POOL):
+            faded = pg.mkColor(colour)
+            faded.setAlpha(60)
+            pen.setColor(faded)
+        if curve is None:
+            curve = plot.plot([], [], pen=pen, name=sid)
+            curve.setCurveClickable(True, width=6)
+            curve.sigClicked.connect(lambda _c, _ev=None, s=sid: self.set_highlight(None if s == POOL else s))
+            self.curves[key] = curve
+        else:
+            curve.setPen(pen)
+        return curve
+
+    def _hover(self, plot: Any, title: str, pos: Any) -> None:
+        """Read-out of every server's value under the mouse (the nearest sample in time)."""
+        if not plot.sceneBoundingRect().contains(pos):
+            return
+        x_min = plot.vb.mapSceneToView(pos).x()
+        t = time.time() + x_min * 60.0
+        parts = []
+        for field, scale, _ in CHARTS[title]:
+            for sid in self._servers():
+                ts, vs = self.store.data.get(sid, {}).get(field, ([], []))
+                k = min(bisect.bisect_left(ts, t), len(ts) - 1)
+                if k >= 0 and ts and abs(ts[k] - t) < 30 and vs[k] == vs[k]:
+                    parts.append(f"{sid} {vs[k] * scale:.3g}")
+        self.readout.setText(f"{title} at {-x_min:.1f} min ago: " + (", ".join(parts) or "no data"))
