@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QDockWidget, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from comfy_backend import ServerSnapshot, atomic_write_text
@@ -186,8 +187,7 @@ def create_docks(main_window: Any, ctx: AppContext | None = None) -> list[QDockW
 
 def servers_with_charts(ctx: AppContext | None = None) -> QSplitter:
     """The servers table above the charts in one widget (for a single-dock layout or a screenshot)."""
-    split = QSplitter()
-    split.setOrientation(2)  # Qt.Vertical
+    split = QSplitter(Qt.Vertical)
     servers = ServersPanel(None, ctx)
     charts = ChartsPanel()
     servers.table.server_clicked.connect(charts.set_highlight)

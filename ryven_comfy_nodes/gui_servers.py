@@ -103,7 +103,7 @@ class ServersTable(QTableWidget):
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setStretchLastSection(True)
         for c, w in ((C_LIGHT, 24), (C_NAME, 150), (C_URL, 170), (C_TAGS, 80), (C_VERSION, 60), (C_OURS, 45),
-                     (C_QUEUE, 110), (C_JOB, 190), (C_VRAM, 110), (C_RAM, 110), (C_CPU, 55), (C_GPU, 55),
+                     (C_QUEUE, 125), (C_JOB, 190), (C_VRAM, 110), (C_RAM, 110), (C_CPU, 55), (C_GPU, 55),
                      (C_LAT, 60)):
             self.setColumnWidth(c, w)
         self.snaps: dict[str, ServerSnapshot] = {}

@@ -1,0 +1,76 @@
+"""Cost of metrics collection: CPU time of an idle pool per server per minute (issue 11).
+
+An Orchestrator watches N fake servers (run in their own process, so only our side is
+measured) with the default 2 s health interval; our process's CPU time over the run,
+minus an idle baseline of the same length, is divided by servers and minutes. With
+``--agent`` every fake also answers the agent route (one more request per check).
+
+``python -m benchmarks.bench_metrics [--servers 10] [--seconds 60]`` → results/metrics.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from comfy_backend import Orchestrator
+from comfy_backend.config import parse_servers_config
+
+from .common import write_result
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def measure(urls: list[str], seconds: float, interval: float) -> float:
+    """CPU seconds our process used while a pool watched ``urls`` for ``seconds``."""
+    cfg = parse_servers_config({"servers": [{"id": f"s{i}", "url": u} for i, u in enumerate(urls)],
+                                "defaults": {"health_interval": interval}})
+    with Orchestrator(cfg).start(wait_checked=True):
+        time.sleep(interval * 2)  # first checks and node lists loaded: steady state from here
+        c0 = cpu_seconds()
+        time.sleep(seconds)
+        return cpu_seconds() - c0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--servers", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--interval", type=float, default=2.0)
+    a = ap.parse_args()
+    fleet = subprocess.Popen([sys.executable, "-m", "benchmarks.fake_fleet", "--speeds", ",".join(["1"] * a.servers)],
+                             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        urls = json.loads(fleet.stdout.readline())["urls"]
+        c0 = cpu_seconds()
+        time.sleep(a.seconds)
+        idle = cpu_seconds() - c0
+        used = measure(urls, a.seconds, a.interval)
+    finally:
+        fleet.stdin.close()
+        fleet.wait(10)
+    minutes = a.seconds / 60.0
+    per = (used - idle) / a.servers / minutes
+    result = {"servers": a.servers, "seconds": a.seconds, "health_interval": a.interval,
+              "checks_per_server_per_minute": 60.0 / a.interval, "cpu_seconds_total": round(used, 3),
+              "cpu_seconds_idle_baseline": round(idle, 3),
+              "cpu_ms_per_server_per_minute": round(per * 1000.0, 1),
+              "cpu_percent_of_one_core_for_all_servers": round((used - idle) / a.seconds * 100.0, 2),
+              "note": "fake servers without the agent route (404 once per connection): /system_stats + /queue "
+                      "per check; the agent adds one small GET per check"}
+    print(json.dumps(result, indent=2))
+    write_result("metrics", result)
+
+
+if __name__ == "__main__":
+    main()
