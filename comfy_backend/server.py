@@ -390,10 +390,11 @@ class ServerHandle:
         vram_free = m.plausible("vram_free", dev.get("vram_free"), "bytes")
         ram_total = m.plausible("ram_total", sysd.get("ram_total"), "bytes")
         ram_free = m.plausible("ram_free", sysd.get("ram_free"), "bytes")
-        if vram_total is None and a.get("vram_total") is not None and a.get("vram_used") is not None:
-            vram_total, vram_free = a["vram_total"], max(a["vram_total"] - a["vram_used"], 0)
-        if ram_total is None and a.get("ram_total") is not None and a.get("ram_used") is not None:
-            ram_total, ram_free = a["ram_total"], max(a["ram_total"] - a["ram_used"], 0)
+        a_vt, a_vu, a_rt, a_ru = a.get("vram_total"), a.get("vram_used"), a.get("ram_total"), a.get("ram_used")
+        if vram_total is None and a_vt is not None and a_vu is not None:
+            vram_total, vram_free = a_vt, max(a_vt - a_vu, 0)
+        if ram_total is None and a_rt is not None and a_ru is not None:
+            ram_total, ram_free = a_rt, max(a_rt - a_ru, 0)
         if vram_total is not None and vram_free is not None and vram_free > vram_total:
             vram_free = m.plausible("vram_free above vram_total", -1, "bytes")
         if ram_total is not None and ram_free is not None and ram_free > ram_total:

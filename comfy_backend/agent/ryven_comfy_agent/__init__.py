@@ -13,8 +13,8 @@ from .stats import collect_stats
 
 log = logging.getLogger("ryven_comfy_agent")
 
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+NODE_CLASS_MAPPINGS: dict[str, type] = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 ROUTE = "/ryven_comfy/stats"
 
 
@@ -26,7 +26,7 @@ def _register() -> None:
         return  # imported outside ComfyUI (tests): nothing to register
     routes = PromptServer.instance.routes
 
-    @routes.get(ROUTE)
+    @routes.get(ROUTE)  # type: ignore[untyped-decorator]  # ComfyUI's routes are untyped
     async def ryven_comfy_stats(request: web.Request) -> web.Response:
         return web.json_response(collect_stats())
 
