@@ -70,7 +70,8 @@ def install(editor: Any) -> None:
     timer.timeout.connect(lambda: autosave(editor))
     timer.start(AUTOSAVE_MS)
     state["autosave_timer"] = timer
-    gui_filemenu.install(editor)
+    gui_filemenu.install(editor, gui_filemenu.ProjectOps(positions, lambda path: export_project(editor, path),
+                                                         lambda path: import_orchestrator(editor, path)))
     gui_layout.install(editor)
     if ctx is not None:  # bounds and choices on every workflow node once a server's definitions arrive
         ctx.node_definitions_changed.sub(lambda sid: refine_nodes(editor))

@@ -8,6 +8,8 @@ or opened (positions, values, targets): nothing has to report its edits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,7 @@ def _state(editor: Any) -> dict[str, Any]:
 
 def snapshot(editor: Any) -> str:
     """The project as it would be saved now (JSON), for the unsaved-changes check."""
-    from .gui_editor import positions
-
-    return export_flows(list(editor.core_session.flows), positions).model_dump_json()
+    return export_flows(list(editor.core_session.flows), _state(editor)["project_ops"].positions).model_dump_json()
 
 
 def mark_saved(editor: Any, path: Path | None) -> None:
@@ -86,14 +86,13 @@ def new_project(editor: Any) -> bool:
 
 def open_project(editor: Any, path: Path, *, ask: bool = True) -> bool:
     """Replace the flows by those of ``path`` (after "unsaved changes?" when ``ask``)."""
-    from .gui_editor import import_orchestrator
     from .gui_layout import fit_flow
 
     if ask and not confirm_discard(editor):
         return False
     clear_flows(editor)
     try:
-        import_orchestrator(editor, path)
+        _state(editor)["project_ops"].load(path)
     except Exception as exc:  # a bad file: say so, keep the empty project
         log.warning("could not open %s: %s", path, exc)
         QMessageBox.warning(editor, "Open failed", f"{path}\n\n{exc}")
@@ -110,10 +109,8 @@ def save(editor: Any) -> bool:
 
 
 def save_to(editor: Any, path: Path) -> bool:
-    from .gui_editor import export_project
-
     try:
-        export_project(editor, path)
+        _state(editor)["project_ops"].save(path)
     except OSError as exc:
         QMessageBox.warning(editor, "Save failed", f"{path}\n\n{exc}")
         return False
@@ -167,8 +164,18 @@ class CloseGuard(QObject):
         return False
 
 
-def install(editor: Any) -> None:
+@dataclass(frozen=True)
+class ProjectOps:
+    """How the editor saves and loads a project (given by ``gui_editor``, which owns them)."""
+
+    positions: Callable[[Any], tuple[float, float]]  # node -> its position on the canvas
+    save: Callable[[Path], None]                    # write the flows to a .orchestrator.json
+    load: Callable[[Path], Any]                     # import a .orchestrator.json into the flows
+
+
+def install(editor: Any, ops: ProjectOps) -> None:
     """Put our actions at the top of Ryven's File menu and guard closing."""
+    _state(editor)["project_ops"] = ops
     menu = editor.ui.menuFile
     first = menu.actions()[0] if menu.actions() else None
 

@@ -34,6 +34,7 @@ from comfy_backend import OutputRef
 
 from .context import current_context
 from .fetching import fetch_image_source
+from .gui_decode import decode, mask_overlay
 from .threads import in_worker
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,6 @@ class ImageView(QGraphicsView):
 
 def decode_full(data: bytes, kind: str) -> QImage | None:
     """Full-size decode (runs on a worker thread)."""
-    from .gui_media import decode
-
     return decode(data, kind)
 
 
@@ -244,8 +243,6 @@ class Viewer(QWidget):
         self.stack.setCurrentWidget(self.view)
 
     def _load_overlay(self, underlay: Any) -> None:
-        from .gui_media import mask_overlay
-
         ctx = current_context(create=False)
         index, mask = self.index, self.image
 

@@ -187,3 +187,21 @@ def test_screenshot_mode_runs_the_flow_and_exits_with_its_status(servers_yaml, t
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Image.open(out).size == (1200, 800)
     assert Path(servers_yaml).exists()
+
+
+@pytest.mark.real
+def test_file_menu_tracks_unsaved_changes_and_opens_a_project_named_after_it(editor, tmp_path, monkeypatch):
+    from ryven_comfy_nodes import gui_filemenu
+
+    monkeypatch.setenv("RYVEN_COMFY_EDITOR_SETTINGS", str(tmp_path / "ed.ini"))
+    assert gui_filemenu.open_project(editor, PROJECT, ask=False)
+    assert editor.get_current_flow().title not in ("untitled", "hello world")  # named after the project
+    assert not gui_filemenu.is_modified(editor) and PROJECT.name in editor.windowTitle()
+    blurred = flow_nodes(editor, "blurred colour")[0]
+    blurred.gui.item.setPos(blurred.gui.item.pos().x() + 50, blurred.gui.item.pos().y())
+    assert gui_filemenu.is_modified(editor)
+    out = tmp_path / "saved.orchestrator.json"
+    assert gui_filemenu.save_to(editor, out)
+    assert not gui_filemenu.is_modified(editor) and str(out.resolve()) in gui_filemenu.recent_files()
+    names = [a.text() for a in editor.ui.menuFile.actions()]
+    assert {"New project", "Open project…", "Save project", "Save project as…", "Quit"} <= set(names)
