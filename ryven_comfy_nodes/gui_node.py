@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import time
 from itertools import pairwise
 from typing import Any
 
@@ -11,6 +12,7 @@ from ryven.gui_env import NodeGUI, NodeMainWidget
 
 from comfy_backend import Health, WorkflowError
 
+from . import gui_webui
 from .context import current_context
 from .gui_inspector import WorkflowInspector
 from .gui_media import ThumbStrip
@@ -39,11 +41,18 @@ def reshape(main_widget: Any) -> None:
     if lay is not None:
         lay.activate()
     main_widget.adjustSize()
-    main_widget.update_node_shape()
+    item = main_widget.node_item
+    item.prepareGeometryChange()  # the scene's index must learn the new bounds
+    # what Ryven's NodeItem.update_shape does, minus its repaint of the whole viewport (with
+    # many nodes that redraws every node on every reshape): only this item is redrawn
+    item.widget.update_shape()
+    item.update_conn_pos()
+    item.update()
 
 
 PROGRESS_STYLE = ("QProgressBar{color:#f3f4f6;background:#111827;border:1px solid #374151;border-radius:3px;"
                   "text-align:center;font-size:11px}QProgressBar::chunk{background:#2563eb;border-radius:2px}")
+STATUS_WIDTH = 260
 #: longer messages are cut in the node; the full text is in the tooltip and "Copy error"
 STATUS_CHARS = 160
 
@@ -80,6 +89,41 @@ def server_html(server_id: str | None) -> str:
     return f' on <span style="color:{colour}">●</span> <b>{server_id}</b>'
 
 
+class RefreshQueue:
+    """Redraws of node widgets, coalesced: every ``DELAY_MS`` the nodes due are redrawn, at most
+    ``BUDGET_MS`` of them per turn of the event loop (the rest on the next turn), so that a hundred
+    nodes reporting progress at once never freeze the window."""
+
+    DELAY_MS = 100
+    BUDGET_MS = 10.0
+    MAX_PER_TURN = 6  # each redrawn node is also repainted (~5 ms for a big node): keep a frame short
+
+    def __init__(self) -> None:
+        self._due: dict[int, WorkflowMainWidget] = {}
+        self._scheduled = False
+
+    def add(self, widget: WorkflowMainWidget) -> None:
+        self._due[id(widget)] = widget
+        if not self._scheduled:
+            self._scheduled = True
+            QTimer.singleShot(self.DELAY_MS, self._run)
+
+    def _run(self) -> None:
+        began = time.perf_counter()
+        n = 0
+        while self._due and n < self.MAX_PER_TURN and (time.perf_counter() - began) * 1000 < self.BUDGET_MS:
+            n += 1
+            _, widget = self._due.popitem()
+            widget._refresh_now()
+        if self._due:
+            QTimer.singleShot(15, self._run)  # the rest after the event loop had its turn (and a paint)
+        else:
+            self._scheduled = False
+
+
+_QUEUE = RefreshQueue()
+
+
 class WorkflowMainWidget(NodeMainWidget, QWidget):
     def __init__(self, params: Any) -> None:
         NodeMainWidget.__init__(self, params)
@@ -90,7 +134,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         lay.setSpacing(3)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.status.setMaximumWidth(300)
+        self.status.setFixedWidth(STATUS_WIDTH)  # a fixed width: a new message changes the height at most
         lay.addWidget(self.status)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -127,6 +171,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.copy_button.setToolTip("copy the full error text")
         self.copy_button.clicked.connect(self.copy_error)
         row.addWidget(self.copy_button)
+        row.addWidget(gui_webui.edit_button(node))  # the embedded ComfyUI editor (issue 9)
         lay.addLayout(row)
         self._pending = False
         self._shape_key: tuple = ()
@@ -182,10 +227,11 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
 
     # -- display ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Redraw soon: progress events come in bursts, one redraw per 80 ms is plenty."""
+        """Redraw soon: progress events come in bursts; all nodes due are redrawn together, within
+        a time budget per turn of the event loop (see ``RefreshQueue``)."""
         if not self._pending:
             self._pending = True
-            QTimer.singleShot(80, self._refresh_now)
+            _QUEUE.add(self)
 
     def _refresh_now(self) -> None:
         self._pending = False
@@ -216,8 +262,9 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
             self.progress.setFormat(run.status.value)
         self.run_button.setText("Retry" if run.status.unsuccessful else "Run")
         self.run_button.setEnabled(not run.busy)
-        self.cancel_button.setVisible(run.busy)
-        self.copy_button.setVisible(bool(run.message) and run.status.unsuccessful)
+        self.cancel_button.setEnabled(run.busy)  # always there: showing it would resize the node twice a run
+        can_copy = bool(run.message) and run.status.unsuccessful
+        self.copy_button.setVisible(can_copy)
         ctx = current_context(create=False)
         snap = ctx.runner.snapshots.get(run.job_id) if ctx is not None and run.job_id else None
         moved = attempts_line(snap)
@@ -227,7 +274,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         kinds = {o.id: o.kind for o in self.node.spec.outputs}
         items = [(ref, kinds.get(oid, "image")) for oid, refs in run.outputs.items() for ref in refs]
         self.thumbs.show_refs(items)
-        key = (tuple(items), run.busy, len(self.status.text()) // 40, bool(moved), self.copy_button.isVisible())
+        key = (len(items), self.status.heightForWidth(STATUS_WIDTH), bool(moved), can_copy)
         if key != self._shape_key:  # re-laying out a Ryven node is costly: only when the size changes
             self._shape_key = key
             self._reshape()
@@ -255,6 +302,7 @@ class WorkflowGui(NodeGUI):
             self.input_widgets[node.inputs[i]] = self._widget_spec(i - n_img)
         self.actions["run"] = {"method": self.run_node}
         self.actions["retry"] = {"method": self.run_node}
+        gui_webui.add_actions(self)  # Edit in ComfyUI, save to / load from the server's workflows (issue 9)
 
     def _widget_spec(self, param_index: int) -> dict[str, str]:
         p = self.node.spec.params[param_index]
