@@ -30,8 +30,13 @@ _SETTINGS_VERSION = 1  # bump when the dock set changes: an old saved state woul
 
 
 def settings() -> QSettings:
-    """The editor's QSettings (``$RYVEN_COMFY_EDITOR_SETTINGS`` or ``~/.config/ryven-comfy/editor.ini``)."""
+    """The editor's QSettings (``$RYVEN_COMFY_EDITOR_SETTINGS`` or ``~/.config/ryven-comfy/editor.ini``;
+    ``none``: nothing is restored, and what is kept goes to a throw-away file)."""
     path = os.environ.get(SETTINGS_ENV) or str(Path("~/.config/ryven-comfy/editor.ini").expanduser())
+    if path == "none":
+        import tempfile
+
+        path = str(Path(tempfile.gettempdir()) / f"ryven-comfy-editor-{os.getpid()}.ini")
     return QSettings(path, QSettings.IniFormat)
 
 
