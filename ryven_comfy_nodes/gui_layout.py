@@ -195,7 +195,9 @@ class _FitOnShow(QObject):
     def eventFilter(self, obj: Any, event: Any) -> bool:
         if obj is self.editor and event.type() == QEvent.Show:
             self.editor.removeEventFilter(self)
-            QTimer.singleShot(0, lambda: fit_flow(self.editor))
+            # again once the docks have their sizes (the first layout pass comes after the show)
+            for ms in (0, 250):
+                QTimer.singleShot(ms, lambda: fit_flow(self.editor))
         return False
 
 
