@@ -18,8 +18,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from comfy_backend import WorkflowError
-
 from .context import current_context
 from .workflow_spec import TargetSpec, WorkflowSpec, load_workflow_file, slug, spec_from_prompt
 
@@ -107,18 +105,10 @@ class AddWorkflowDialog(QDialog):
 def build_spec(name: str, path: str | Path | None) -> WorkflowSpec:
     """A spec from a file or the blank template (no file), named ``name`` (default: from the file name).
 
-    A UI-format workflow is converted with the node definitions a connected server already
-    sent (the GUI thread does not wait for them); bounds and choices are added when the class is made.
+    The node keeps a UI workflow as it is; the node definitions a connected server already sent
+    (the GUI thread does not wait for them) name its fields, so the usual parameters are suggested.
     """
     name = name or default_name(path)
     if not path:
         return spec_from_prompt(BLANK_TEMPLATE, name, slug(name))
-    try:
-        return load_workflow_file(path, title=name)
-    except WorkflowError as exc:
-        if "UI-format" not in str(exc):
-            raise
-        info = object_info_from_a_server()
-        if info is None:
-            raise WorkflowError(f"{exc}: no server's node definitions have arrived yet to convert it") from None
-        return load_workflow_file(path, title=name, object_info=info)
+    return load_workflow_file(path, title=name, object_info=object_info_from_a_server())

@@ -335,8 +335,10 @@ def test_add_workflow_node_from_a_file_registers_lists_places_and_saves(editor, 
     assert cls in editor.core_session.nodes and node in editor.get_current_flow().nodes
     assert len(flow_nodes(editor)) == before + 1 and node.gui.item.scene() is not None
     assert node.target.server == "local1"
-    # converted with the servers' definitions, which also give the bounds
-    assert node.spec.prompt["2"]["class_type"] == "ImageBlur" and node.spec.prompt["2"]["inputs"]["blur_radius"] == 5
+    # the node keeps the UI workflow itself (the core converts it for the server that runs it);
+    # the servers' definitions give the bounds
+    assert node.spec.ui is not None and not node.spec.prompt
+    assert [n["type"] for n in node.spec.workflow["nodes"]] == ["EmptyImage", "ImageBlur", "SaveImage"]
     assert node.spec.param("width").constraints.max is not None
     # listed in Ryven's node list (found by its title)
     nlw = editor.nodes_list_widget
@@ -353,7 +355,7 @@ def test_add_workflow_node_from_a_file_registers_lists_places_and_saves(editor, 
               for nd in f["nodes"]]
     assert cls.identifier in idents
     spec = next(s for s in specs_in_ryven_project(data, trust_pickles=True) if s.id == "soft_square")
-    assert spec.prompt == node.spec.prompt
+    assert spec.workflow == node.spec.workflow
     # a broken file is an error for the dialog to show, and places nothing
     bad = tmp_path / "broken.json"
     bad.write_text("{ not json")
