@@ -15,7 +15,8 @@ from .errors import (
     MissingNodeTypes,
     PageTimeout,
 )
-from .headless import ensure_app, to_api
+from .headless import ensure_app, prepare_qt, to_api
+from .lifecycle import close_all, flush_deletions
 from .markers import MARKER_KEY, RebindDiff, api_markers, find_markers, rebind_exposed, with_markers
 from .page import EditorPage, wait
 from .sync import PullResult, PushResult, pull, push
@@ -25,6 +26,6 @@ from .view import EditorView
 __all__ = [
     "MARKER_KEY", "TESTED_RANGE", "BridgeCallError", "BridgeError", "EditorPage", "EditorView", "FrontendInfo",
     "FrontendRefused", "FrontendUnavailable", "FrontendVersionError", "MissingNodeTypes", "PageTimeout",
-    "PullResult", "PushResult", "RebindDiff", "api_markers", "check_version", "ensure_app", "find_markers", "pull",
-    "push", "rebind_exposed", "to_api", "wait", "with_markers",
+    "PullResult", "PushResult", "RebindDiff", "api_markers", "check_version", "close_all", "ensure_app", "find_markers",
+    "flush_deletions", "prepare_qt", "pull", "push", "rebind_exposed", "to_api", "wait", "with_markers",
 ]

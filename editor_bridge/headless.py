@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QApplication
 
 from comfy_backend import ConfigError, ServerConfig
 
+from .lifecycle import flush_deletions
 from .page import EditorPage, wait
 from .sync import pull, push
 
@@ -32,7 +33,18 @@ def ensure_app() -> QApplication:
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     # Chromium's own log (dbus, GPU probing) is noise on a terminal; the page's console goes to our log
     os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--log-level=3")
+    prepare_qt()
     return QApplication([])
+
+
+def prepare_qt() -> None:
+    """What QtWebEngine needs before the QApplication exists: shared OpenGL contexts (Qt refuses
+    to start QtWebEngine reliably without them once the application runs). Call it before any
+    QApplication is made (``ensure_app`` does); after that it does nothing."""
+    from qtpy.QtCore import QCoreApplication, Qt
+
+    if QCoreApplication.instance() is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 
 
 def server_for(url: str, server_id: str = "frontend") -> ServerConfig:
@@ -60,6 +72,7 @@ def to_api(workflow: dict[str, Any], url: str | ServerConfig, *, timeout: float 
         return wait(pull(page), timeout, "the web UI (converting)").prompt
     finally:
         page.close()
+        flush_deletions()   # the caller may never run Qt's event loop again (the CLI exits next)
 
 
-__all__ = ["CONVERT_TAB", "ensure_app", "server_for", "to_api"]
+__all__ = ["CONVERT_TAB", "ensure_app", "prepare_qt", "server_for", "to_api"]

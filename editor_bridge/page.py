@@ -12,11 +12,22 @@ import itertools
 import json
 import logging
 import time
+import weakref
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qtpy.QtCore import QEventLoop, QFile, QIODevice, QObject, QTimer, QUrl, Signal, Slot
+from qtpy.QtCore import (
+    QCoreApplication,
+    QEventLoop,
+    QFile,
+    QIODevice,
+    QObject,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
 from qtpy.QtWebChannel import QWebChannel
 from qtpy.QtWebEngineCore import QWebEngineLoadingInfo, QWebEnginePage, QWebEngineProfile, QWebEngineScript
 
@@ -24,6 +35,7 @@ from comfy_backend import ServerConfig, auth_headers
 
 from .errors import BridgeCallError, FrontendUnavailable, FrontendVersionError, PageTimeout
 from .interceptor import AuthInterceptor
+from .lifecycle import check_gui_thread, closing, held, hold
 from .version import FrontendInfo, check_version
 
 log = logging.getLogger(__name__)
@@ -63,20 +75,35 @@ def _qwebchannel_js() -> str:
         f.close()
 
 
+def _run_until_done(future: Future[Any], timeout: float) -> bool:
+    """Run Qt's events until ``future`` is done or ``timeout`` s pass; True when done.
+
+    Separate from :func:`wait` so that the loop and the timer are gone before a failed future's
+    exception is raised: a traceback keeps its frames' locals alive in a reference cycle, and
+    Python's cyclic GC frees those on whatever thread happens to run it.
+    """
+    loop = QEventLoop()
+    loop_ref = weakref.ref(loop)   # the future keeps its callbacks: it must not keep the loop
+
+    def wake(_f: Future[Any]) -> None:
+        if (live := loop_ref()) is not None:
+            QTimer.singleShot(0, live.quit)
+
+    future.add_done_callback(wake)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(int(timeout * 1000))
+    while not future.done() and timer.isActive():
+        loop.exec()
+    timer.stop()
+    return future.done()
+
+
 def wait(future: Future[T], timeout: float, what: str = "the web UI") -> T:
     """The result of ``future``, running Qt's events until it is done (PageTimeout after ``timeout`` s)."""
-    if not future.done():
-        loop = QEventLoop()
-        future.add_done_callback(lambda _f: QTimer.singleShot(0, loop.quit))
-        timer = QTimer()
-        timer.setSingleShot(True)
-        timer.timeout.connect(loop.quit)
-        timer.start(int(timeout * 1000))
-        while not future.done() and timer.isActive():
-            loop.exec()
-        timer.stop()
-        if not future.done():
-            raise PageTimeout(f"{what} did not answer within {timeout:g} s")
+    if not future.done() and not _run_until_done(future, timeout):
+        raise PageTimeout(f"{what} did not answer within {timeout:g} s")
     return future.result()
 
 
@@ -99,15 +126,21 @@ class _Channel(QObject):
 
     def __init__(self, owner: EditorPage) -> None:
         super().__init__(owner)
-        self._owner = owner
+        # weak: a strong reference back would make a wrapper cycle the GC cannot see through
+        # (PySide keeps child wrappers alive), so a dropped EditorPage would never be deleted
+        self._owner = weakref.ref(owner)
 
     @Slot(int, bool, str)
     def resolve(self, call_id: int, ok: bool, payload: str) -> None:
-        self._owner._resolve(call_id, ok, payload)
+        owner = self._owner()
+        if owner is not None:
+            owner._resolve(call_id, ok, payload)
 
     @Slot(int)
     def changed(self, count: int) -> None:
-        self._owner._changed_in_page(count)
+        owner = self._owner()
+        if owner is not None:
+            owner._changed_in_page(count)
 
 
 class EditorPage(QObject):
@@ -125,18 +158,29 @@ class EditorPage(QObject):
 
     def __init__(self, server: ServerConfig, parent: QObject | None = None, *,
                  ready_timeout: float = DEFAULT_READY_TIMEOUT, strict_version: bool = False) -> None:
-        super().__init__(parent)
+        check_gui_thread("EditorPage")
+        headers = auth_headers(server)   # ConfigError now, not in the page, when a secret is missing
+        # Never owned by a Python wrapper alone: when the last reference to a wrapper goes, maybe in
+        # a garbage cycle that Python's GC frees on a backend thread, the C++ object (its page and
+        # profile with it) would be deleted on that thread, and Chromium CHECKs (SIGTRAP) on that.
+        # Without a parent the application holds it until close() deletes it on the GUI thread.
+        self._owned_by_app = parent is None
+        super().__init__(parent if parent is not None else QCoreApplication.instance())
         self.server = server
         self.ready_timeout = ready_timeout
         self.strict_version = strict_version
-        headers = auth_headers(server)   # ConfigError now, not in the page, when a secret is missing
-        self.profile = QWebEngineProfile(self)   # off the record: nothing of this server kept on disk
-        self.interceptor = AuthInterceptor(server.url, headers, self)
-        self.profile.setUrlRequestInterceptor(self.interceptor)
-        self.page = _Page(self.profile, self)
-        # children are deleted in order: the page must go before its profile (Qt warns otherwise)
-        self.profile.setParent(None)
-        self.profile.setParent(self)
+        # Qt deletes children in the order they became children; the page must go before its
+        # profile, and the interceptor after the profile that calls it: page, profile, interceptor.
+        profile = QWebEngineProfile()   # off the record: nothing of this server kept on disk
+        interceptor = AuthInterceptor(server.url, headers)
+        profile.setUrlRequestInterceptor(interceptor)
+        self.page = _Page(profile, self)
+        profile.setParent(self)
+        interceptor.setParent(self)
+        self.profile, self.interceptor = profile, interceptor
+        self._closed = False
+        if self._owned_by_app:
+            hold(self)
         self._channel = QWebChannel(self.page)
         self._channel_object = _Channel(self)
         self._channel.registerObject("ryvenComfy", self._channel_object)
@@ -239,7 +283,7 @@ class EditorPage(QObject):
         self.failed.emit(exc)
 
     def is_ready(self) -> bool:
-        return self._load is not None and self._load.done() and self._load.exception() is None
+        return not self._closed and self._load is not None and self._load.done() and self._load.exception() is None
 
     # ------------------------------------------------------------ calls
     def call(self, name: str, *args: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Future[Any]:
@@ -297,17 +341,43 @@ class EditorPage(QObject):
             self._dirty = value
             self.dirty_changed.emit(value)
 
+    @property
+    def closed(self) -> bool:
+        """``close()`` was called: the page and its profile are gone or going."""
+        return self._closed
+
     def close(self) -> None:
-        """Stop polling, fail pending calls, and release the page (its view must be gone first)."""
+        """Stop polling, fail pending calls, and release the page, then its profile (its view must be gone first).
+
+        Both are deleted by the event loop on the GUI thread, the page first and the profile once
+        the page is destroyed (Qt requires that order); an EditorPage made without a parent is
+        deleted after them (only its Python attributes stay usable). Calling it again does nothing.
+        """
+        if self._closed:
+            return
+        check_gui_thread("EditorPage.close()")
+        self._closed = True
+        held.discard(self)
         self._poll.stop()
         for fut in self._calls.values():
             if not fut.done():
                 fut.set_exception(FrontendUnavailable("the web UI was closed"))
         self._calls.clear()
+        if self._load is not None and not self._load.done():
+            self._load.set_exception(FrontendUnavailable("the web UI was closed"))
         # leave the server (its WebSocket closes) before the page goes
         self.page.triggerAction(QWebEnginePage.WebAction.Stop)
         self.page.setUrl(QUrl("about:blank"))
-        self.page.deleteLater()
+        page, profile = self.page, self.profile
+        key = id(self)
+        closing.add(key)
+        # each step once the one before is really done: page, profile, then this object when we own it
+        page.destroyed.connect(profile.deleteLater)
+        if self._owned_by_app:
+            profile.destroyed.connect(self.deleteLater)
+        (self if self._owned_by_app else profile).destroyed.connect(lambda: closing.discard(key))
+        profile.setUrlRequestInterceptor(None)  # type: ignore[arg-type]  # None clears it (Qt accepts nullptr)
+        page.deleteLater()
 
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_READY_TIMEOUT", "EditorPage", "wait"]

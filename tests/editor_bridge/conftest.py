@@ -55,7 +55,7 @@ def frontend_urls(real_server: str, newer_frontend_server: str) -> dict[str, str
 @pytest.fixture(scope="session")
 def editor_pages(qapp: Any, frontend_urls: dict[str, str]) -> Iterator[dict[str, Any]]:
     from comfy_backend import ServerConfig
-    from editor_bridge import EditorPage, wait
+    from editor_bridge import EditorPage, flush_deletions, wait
 
     pages = {v: EditorPage(ServerConfig(id=f"fe{v.replace('.', '_')}", url=u)) for v, u in frontend_urls.items()}
     for p in pages.values():
@@ -65,6 +65,20 @@ def editor_pages(qapp: Any, frontend_urls: dict[str, str]) -> Iterator[dict[str,
     yield pages
     for p in pages.values():
         p.close()
+    flush_deletions()   # pages, then their profiles, on this thread, before the next tests run
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_here() -> Iterator[None]:
+    """Garbage a test leaves (a failed wait's traceback holds its pages) is collected on the GUI
+    thread, not by a cyclic GC that a backend thread happens to trigger later."""
+    yield
+    import gc
+
+    from editor_bridge import flush_deletions
+
+    gc.collect()
+    flush_deletions()
 
 
 @pytest.fixture(params=FRONTENDS)
