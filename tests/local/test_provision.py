@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from comfy_backend.errors import ProvisionError
-from comfy_backend.local import provision
+from comfy_backend.local import install_steps, provision
 from comfy_backend.local.provision import (
     COMFYUI_VERSION,
     RECIPE_VERSION,
@@ -38,8 +38,8 @@ def test_second_call_is_fast_and_runs_no_pip(install: ComfyInstall, monkeypatch:
     def no_subprocess(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"ensure_comfyui ran a process on a complete install: {args}")
 
-    monkeypatch.setattr(provision.subprocess, "run", no_subprocess)
-    monkeypatch.setattr(provision.subprocess, "Popen", no_subprocess)
+    monkeypatch.setattr(install_steps.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(install_steps.subprocess, "Popen", no_subprocess)
     began = time.monotonic()
     again = ensure_comfyui()
     assert time.monotonic() - began < 0.5
