@@ -27,7 +27,7 @@ from .errors import (
 from .events import Event, JobEvent, NodeDefsEvent, PreviewEvent, ServerEvent
 from .examples import example_workflows_dir
 from .files import atomic_write_text
-from .local_default import servers_file_or_local
+from .local_default import LocalStart, Starter, StartProgress, configured_servers_file, read_tail, servers_file_or_local
 from .models import (
     Attempt,
     AttemptOutcome,
@@ -45,11 +45,13 @@ from .runtime import Dispatcher, JobHandle, MetricsSeries, Orchestrator
 from .servers_file import ConfigChanged, ServersFile
 
 __all__ = [
-    "Attempt", "AttemptOutcome", "ComfyBackendError", "ConfigChanged", "ConfigError", "ConnectionLost", "Dispatcher", "ErrorKind",
-    "Event", "ExecutionFailed", "Health", "Interrupted", "JobCancelled", "JobError", "JobEvent", "JobHandle",
-    "JobSnapshot", "JobState", "MediaKind", "MetricsSeries", "NoServerAvailable", "NodeDefsEvent", "Orchestrator",
-    "OutputPathError", "OutputRef", "ParameterError", "PreviewEvent", "Progress", "ProvisionError", "RequestTimeout",
-    "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError", "ServerSnapshot", "ServersConfig", "ServersFile",
-    "Target", "Upload", "ValidationRejected", "WorkflowError", "atomic_write_text", "auth_headers", "example_workflows_dir",
-    "find_servers_file", "load_servers_config", "resolve_servers_config", "save_output", "servers_file_or_local",
+    "Attempt", "AttemptOutcome", "ComfyBackendError", "ConfigChanged", "ConfigError", "ConnectionLost", "Dispatcher",
+    "ErrorKind", "Event", "ExecutionFailed", "Health", "Interrupted", "JobCancelled", "JobError", "JobEvent",
+    "JobHandle", "JobSnapshot", "JobState", "LocalStart", "MediaKind", "MetricsSeries", "NoServerAvailable",
+    "NodeDefsEvent", "Orchestrator", "OutputPathError", "OutputRef", "ParameterError", "PreviewEvent", "Progress",
+    "ProvisionError", "RequestTimeout", "RunRequest", "ServerConfig", "ServerError", "ServerEvent", "ServerHTTPError",
+    "ServerSnapshot", "ServersConfig", "ServersFile", "StartProgress", "Starter", "Target", "Upload",
+    "ValidationRejected", "WorkflowError", "atomic_write_text", "auth_headers", "configured_servers_file",
+    "example_workflows_dir", "find_servers_file", "load_servers_config", "read_tail", "resolve_servers_config",
+    "save_output", "servers_file_or_local",
 ]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from comfy_backend import Orchestrator, WorkflowError, resolve_servers_config, servers_file_or_local
+from comfy_backend import Orchestrator, WorkflowError, configured_servers_file, resolve_servers_config
 
 TRUST_HELP = ("open a Ryven project even though it holds pickled node state (unpickling can run code: "
               "only for files you trust; .orchestrator.json projects never need it)")
@@ -62,11 +62,17 @@ def cmd_editor(args: argparse.Namespace) -> int:
         from .launcher import check_project  # reads the file's structure; unpickles nothing
 
         check_project(args.project)
-    config = resolve_servers_config(servers_file_or_local(args.servers, args.local, _progress))
+    # Nothing configured and no local servers running: the window opens at once and they are
+    # installed and started in the background, with their progress in it (first run).
+    found = configured_servers_file(args.servers, args.local, _progress)
+    config = resolve_servers_config(found) if found is not None else None
+    if config is None:
+        _progress(f"no servers configured: opening the editor; {args.local} local CPU ComfyUI servers start "
+                  "in the background (the first time installs ComfyUI, about a minute)")
     from .launcher import run_editor  # Qt and Ryven are imported here, not at module import
 
     return run_editor(config, args.project, trust_pickles=args.trust_pickles, screenshot=args.screenshot,
-                      run=args.run, size=size)
+                      run=args.run, size=size, local=args.local)
 
 
 # -- run PROJECT --------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ class ServerManager:
                 return next((s for s in self.file.config().servers if s.id == server_id), None)
             except ComfyBackendError as exc:
                 log.warning("servers file: %s", exc)
-        return next((s for s in self.ctx.orch.config.servers if s.id == server_id), None)
+        return self.ctx.orch.server_config(server_id)  # as it runs now (servers added at run time too)
 
     def _say(self, text: str, warn: bool = False) -> None:
         self.last_message = text

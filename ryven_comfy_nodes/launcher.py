@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from comfy_backend import Orchestrator, ServersConfig
+from comfy_backend import Orchestrator, ServersConfig, Starter
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +141,32 @@ def create_editor(config: ServersConfig, project: str | Path | None = None, *, a
     return editor
 
 
-def run_editor(config: ServersConfig, project: str | Path | None = None, *, trust_pickles: bool = False,
-               screenshot: str | Path | None = None, run: bool = False, size: tuple[int, int] | None = None) -> int:
+def open_editor(config: ServersConfig | None, project: str | Path | None = None, *, app: Any = None,
+                trust_pickles: bool = False, local: int = 3, starter: Starter | None = None) -> Any:
+    """``create_editor``, and with ``config`` None (nothing configured, no local servers running) the
+    first run: the backend starts with no server, ``local`` local servers are installed and started in
+    the background (``starter``: ``comfy_backend.LocalStart``'s, default the real install) with their
+    progress in the window, and added when ready (``editor._ryven_comfy["first_run"]``)."""
+    editor = create_editor(config or ServersConfig(servers=[]), project, app=app, trust_pickles=trust_pickles)
+    if config is None:
+        from . import gui_firstrun
+        from .context import current_context
+
+        ctx = current_context(create=False)
+        assert ctx is not None  # installed by create_editor
+        gui_firstrun.install(editor, ctx, local, starter)
+    return editor
+
+
+def run_editor(config: ServersConfig | None, project: str | Path | None = None, *, trust_pickles: bool = False,
+               screenshot: str | Path | None = None, run: bool = False, size: tuple[int, int] | None = None,
+               local: int = 3, starter: Starter | None = None) -> int:
     """Start the editor and run the Qt event loop until the window closes.
 
-    With ``screenshot``: fit the view, run the flow (``run``), wait for its end, save a PNG of
-    the window there and return 0 when every node succeeded (1 otherwise), without asking anything.
+    With ``config`` None the local servers start in the background (``open_editor``). With
+    ``screenshot``: fit the view, run the flow (``run``; once the local servers are ready), wait for
+    its end, save a PNG of the window there and return 0 when every node succeeded (1 otherwise),
+    without asking anything.
     """
     os.environ["QT_API"] = "pyside6"
     from qtpy.QtWidgets import QApplication
@@ -155,7 +175,7 @@ def run_editor(config: ServersConfig, project: str | Path | None = None, *, trus
 
     prepare_app()  # QtWebEngine (the embedded ComfyUI editor) before the QApplication
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    editor = create_editor(config, project, app=app, trust_pickles=trust_pickles)
+    editor = open_editor(config, project, app=app, trust_pickles=trust_pickles, local=local, starter=starter)
     if size is not None:
         editor.resize(*size)
     editor.show()
@@ -172,6 +192,10 @@ def run_editor(config: ServersConfig, project: str | Path | None = None, *, trus
                 editor.close()
 
         shot = ScreenshotRun(editor, Path(screenshot) if screenshot else None, run=run, done=done)
-        QTimer.singleShot(300, shot.start)
+        first_run = editor._ryven_comfy.get("first_run")
+        if first_run is None:
+            QTimer.singleShot(300, shot.start)
+        else:  # the run waits for the local servers (a failed start runs too: the nodes say why)
+            first_run.when_ready(lambda ok: QTimer.singleShot(300, shot.start))
     code = int(app.exec())
     return result[0] if result else code

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,7 @@ class FlowRunner:
         # job id -> the node that started it, for as long as the node lives (the jobs dock selects it)
         self.job_nodes: weakref.WeakValueDictionary[str, Node] = weakref.WeakValueDictionary()
         self._closed = False
+        self.gate: Callable[[], None] | None = None  # raises WorkflowError while runs cannot start (first run)
 
     # -- starting runs --------------------------------------------------------------------
     def run_flow(self, flow: Any) -> FlowRun:
@@ -127,6 +128,8 @@ class FlowRunner:
         Raises WorkflowError, running nothing, when nodes upstream feed each other in a loop.
         """
         targets = list(targets)
+        if self.gate is not None:
+            self.gate()
         refuse_loop(find_loop(targets, upstream_nodes), lambda n: str(n.title))
         needed: list[Node] = []
         deps: dict[Node, set[Node]] = {}
