@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, then open the ryven-comfy editor (Ryven canvas of
 # ComfyUI workflow nodes) with the example project.
-# With no servers configured, local CPU ComfyUI servers are installed (once, cached) and started.
+# The window opens at once; with no servers configured, local CPU ComfyUI servers are installed (once,
+# cached) and started in the background, their progress shown in the window.
 # Extra arguments go to 'ryven-comfy editor' (e.g. my-project.orchestrator.json --servers my.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
