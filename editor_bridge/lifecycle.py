@@ -51,8 +51,9 @@ def flush_deletions(rounds: int = 10) -> None:
     for _ in range(rounds):
         if not closing:
             return
+        # deletions only: other events (timers of windows whose backend is gone, at a session's
+        # end) are not ours to run here
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        QCoreApplication.processEvents()
 
 
 def close_all() -> None:
