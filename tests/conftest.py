@@ -40,7 +40,4 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return
     if nextitem is not None and nextitem.path == item.path:
         return
-    gc.collect()
-    bridge = sys.modules.get("editor_bridge")
-    if bridge is not None:
-        bridge.flush_deletions()
+    gc.collect()   # collection only: running deletions here, after a Ryven window's backend stopped, fires its timers

@@ -55,7 +55,7 @@ def frontend_urls(real_server: str, newer_frontend_server: str) -> dict[str, str
 @pytest.fixture(scope="session")
 def editor_pages(qapp: Any, frontend_urls: dict[str, str]) -> Iterator[dict[str, Any]]:
     from comfy_backend import ServerConfig
-    from editor_bridge import EditorPage, flush_deletions, wait
+    from editor_bridge import EditorPage, wait
 
     pages = {v: EditorPage(ServerConfig(id=f"fe{v.replace('.', '_')}", url=u)) for v, u in frontend_urls.items()}
     for p in pages.values():
@@ -64,8 +64,7 @@ def editor_pages(qapp: Any, frontend_urls: dict[str, str]) -> Iterator[dict[str,
         wait(p.load(), 180)
     yield pages
     for p in pages.values():
-        p.close()
-    flush_deletions()   # pages, then their profiles, on this thread, before the next tests run
+        p.close()   # deleted page first, then profile, by the next event loop or close_all() at exit
 
 
 @pytest.fixture(autouse=True)
