@@ -135,6 +135,11 @@ class ChartsPanel(QWidget):
             self.plots[title] = plot
             plot.scene().sigMouseMoved.connect(lambda pos, p=plot, t=title: self._hover(p, t, pos))
         self.curves: dict[tuple[str, str, str], Any] = {}  # (chart, field, server) -> curve
+        self._style: dict[tuple[str, str, str], tuple[str, str]] = {}  # curve key -> (line style, colour)
+        self._todo: list[tuple[str, tuple[str, float, str]]] = []  # (chart, figure) still to draw
+        self._drawing = False
+        self.created = 0  # curves created so far (each once)
+        self.draws = 0  # figures drawn so far (a chart holds one or two)
         self.store = SeriesStore()
         self.highlight: str | None = None
         self._asked = False
@@ -165,6 +170,12 @@ class ChartsPanel(QWidget):
         if visible:
             self.redraw()
 
+    def showEvent(self, event: Any) -> None:
+        """Samples that came while the charts were hidden (another tab) are drawn now."""
+        super().showEvent(event)
+        if self.store.data:
+            self.redraw()
+
     def set_highlight(self, server_id: str | None) -> None:
         """Draw ``server_id``'s lines thick and the others faint (None: all alike)."""
         i = self.highlight_box.findText(server_id) if server_id else 0
@@ -175,42 +186,79 @@ class ChartsPanel(QWidget):
         return sorted(self.store.data)
 
     def redraw(self) -> None:
+        """Redraw every chart from the buffers: one chart per turn of the event loop (setting the
+        data of ~90 curves at once froze the window for 100+ ms), curves created once and their
+        pens set only when the highlight changes."""
         servers = self._servers()
         for sid in servers:
             if self.highlight_box.findText(sid) < 0:
                 self.highlight_box.addItem(sid)
-        self.highlight = self.highlight_box.currentText() if self.highlight_box.currentIndex() > 0 else None
+        highlight = self.highlight_box.currentText() if self.highlight_box.currentIndex() > 0 else None
+        if highlight != self.highlight:
+            self.highlight = highlight
+            for key, curve in self.curves.items():
+                curve.setPen(self._pen(key[2], self._style[key]))
+        self._todo = [(title, line) for title, lines in CHARTS.items() for line in lines]
+        if not self._drawing:
+            self._drawing = True
+            QTimer.singleShot(0, self._draw_next)
+
+    @property
+    def drawing(self) -> bool:
+        """True while a redraw is still going through the charts."""
+        return self._drawing
+
+    def _draw_next(self) -> None:
+        """Draw the next chart due, then give the event loop its turn before the one after."""
+        if not self._todo:
+            self._drawing = False
+            return
+        title, line = self._todo.pop(0)
+        try:
+            self._draw_line(title, line)
+        except RuntimeError:  # the panel was deleted meanwhile
+            self._drawing = False
+            return
+        QTimer.singleShot(0, self._draw_next)
+
+    def _draw_line(self, title: str, line: tuple[str, float, str]) -> None:
+        """One figure of one chart: a curve per server and the pool's."""
+        field, scale, style = line
         now = time.time()
         start = now - WINDOWS[self.window_box.currentText()]
-        for title, lines in CHARTS.items():
-            plot = self.plots[title]
-            for field, scale, style in lines:
-                for i, sid in enumerate([*servers, POOL]):
-                    if sid == POOL:
-                        xs, ys = self.store.pool(field, start, now)
-                    else:
-                        xs, ys = self.store.window(sid, field, start)
-                    curve = self._curve(plot, title, field, sid, i, style)
-                    curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
-            plot.setXRange((start - now) / 60.0, 0, padding=0)
+        plot = self.plots[title]
+        for i, sid in enumerate([*self._servers(), POOL]):
+            if sid == POOL:
+                xs, ys = self.store.pool(field, start, now)
+            else:
+                xs, ys = self.store.window(sid, field, start)
+            curve = self._curve(plot, title, field, sid, i, style)
+            curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
+        plot.setXRange((start - now) / 60.0, 0, padding=0)
+        self.draws += 1
 
-    def _curve(self, plot: Any, title: str, field: str, sid: str, i: int, style: str) -> Any:
-        key = (title, field, sid)
-        curve = self.curves.get(key)
-        colour = "#e5e5e5" if sid == POOL else PENS[i % len(PENS)]
+    def _pen(self, sid: str, style_colour: tuple[str, str]) -> Any:
+        style, colour = style_colour
         width = 3 if sid == self.highlight else (2 if sid == POOL else 1.5)
         pen = pg.mkPen(colour, width=width, style=pg.QtCore.Qt.DashLine if style == "dash" else pg.QtCore.Qt.SolidLine)
         if self.highlight and sid not in (self.highlight, POOL):
             faded = pg.mkColor(colour)
             faded.setAlpha(60)
             pen.setColor(faded)
+        return pen
+
+    def _curve(self, plot: Any, title: str, field: str, sid: str, i: int, style: str) -> Any:
+        """The curve of (chart, field, server), created the first time only."""
+        key = (title, field, sid)
+        curve = self.curves.get(key)
         if curve is None:
-            curve = plot.plot([], [], pen=pen, name=sid)
+            colour = "#e5e5e5" if sid == POOL else PENS[i % len(PENS)]
+            curve = plot.plot([], [], pen=self._pen(sid, (style, colour)), name=sid)
             curve.setCurveClickable(True, width=6)
             curve.sigClicked.connect(lambda _c, _ev=None, s=sid: self.set_highlight(None if s == POOL else s))
             self.curves[key] = curve
-        else:
-            curve.setPen(pen)
+            self._style[key] = (style, colour)
+            self.created += 1
         return curve
 
     def _hover(self, plot: Any, title: str, pos: Any) -> None:

@@ -102,6 +102,10 @@ class JobsPanel(QWidget):
         self.timer.timeout.connect(self.refresh)
         self.timer.start(REFRESH_MS)
 
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.refresh()
+
     def _matches(self, j: JobSnapshot) -> bool:
         server, state, node = self.server_box.currentText(), self.state_box.currentText(), self.node_filter.text()
         if server != ALL and j.server != server and not any(a.server == server for a in j.attempts):
@@ -111,8 +115,10 @@ class JobsPanel(QWidget):
         return not node or node.lower() in j.label.lower()
 
     def refresh(self, force: bool = False) -> None:
+        """Redraw the rows that changed (every row with ``force``); a hidden panel (behind another
+        dock's tab) is redrawn when shown, not on every tick."""
         ctx = current_context(create=False)
-        if ctx is None:
+        if ctx is None or not (force or self.isVisible()):
             return
         jobs = ctx.orch.jobs()
         for sid in sorted({a.server for j in jobs for a in j.attempts}):

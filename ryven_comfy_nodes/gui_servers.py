@@ -122,6 +122,11 @@ class ServersTable(QTableWidget):
             self.snaps[snap.id] = snap
         self._dirty = True
 
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._dirty = True
+        self.refresh()
+
     def selected_id(self) -> str | None:
         rows = {i.row() for i in self.selectedItems()}
         for sid, r in self._rows.items():
@@ -135,7 +140,10 @@ class ServersTable(QTableWidget):
             self.server_clicked.emit(sid)
 
     def refresh(self) -> None:
-        """Redraw every row from the latest snapshots and the jobs running now."""
+        """Redraw every row from the latest snapshots and the jobs running now (not while the
+        table is hidden, e.g. behind another dock's tab: it is redrawn when shown)."""
+        if not self.isVisible():
+            return
         ctx = current_context(create=False)
         running = self._running_jobs(ctx.orch.jobs() if ctx is not None else [])
         if not self._dirty and not running and not any(self._offline_rows()):

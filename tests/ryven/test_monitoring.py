@@ -146,6 +146,7 @@ def test_rows_colours_charts_jobs_attempts_and_offline(fleet, docks, qtbot):
     charts = docks["charts"]
     qtbot.waitUntil(lambda: len(charts.store.data) == 10, timeout=20_000)
     charts.redraw()
+    qtbot.waitUntil(lambda: not charts.drawing, timeout=5000)  # one figure per turn of the event loop
     xs, ys = charts.curves[("jobs / min", "jobs_per_minute", "pool")].getData()
     assert xs is not None and len(xs) > 0
     charts.set_highlight("s3")
