@@ -12,7 +12,7 @@ from ryven.gui_env import NodeGUI, NodeMainWidget
 
 from comfy_backend import Health, WorkflowError
 
-from . import gui_webui
+from . import gui_paint, gui_ryven_fixes, gui_webui
 from .context import current_context
 from .gui_inspector import WorkflowInspector
 from .gui_media import ThumbStrip
@@ -20,6 +20,10 @@ from .gui_params import ParamInputWidget
 from .run_state import RunStatus
 from .values import is_image_source
 from .workflow_node import WorkflowNode
+
+# Ryven's canvas, before any node is drawn: bounds computed by Qt, two defects fixed
+gui_paint.native_bounds()
+gui_ryven_fixes.apply()
 
 _STATUS_COLOURS = {
     RunStatus.DONE: "#4ade80", RunStatus.FAILED: "#f87171", RunStatus.BLOCKED: "#fbbf24",
@@ -44,8 +48,16 @@ def reshape(main_widget: Any) -> None:
     item = main_widget.node_item
     item.prepareGeometryChange()  # the scene's index must learn the new bounds
     # what Ryven's NodeItem.update_shape does, minus its repaint of the whole viewport (with
-    # many nodes that redraws every node on every reshape): only this item is redrawn
-    item.widget.update_shape()
+    # many nodes that redraws every node on every reshape): only this item is redrawn; and minus
+    # its rebuild of the node's whole layout (a new header, collapse button and port layouts each
+    # time, ~2 ms and a repaint of every port): the main widget's proxy is resized in place, which
+    # Ryven's update_shape skips the rebuild for while the item is "initializing"
+    was = item.initializing
+    item.initializing = True
+    try:
+        item.widget.update_shape()
+    finally:
+        item.initializing = was
     item.update_conn_pos()
     item.update()
 
@@ -309,11 +321,20 @@ class WorkflowGui(NodeGUI):
         multiline = p.type == "STRING" and (p.constraints.multiline or p.input_name in ("text", "prompt"))
         return {"name": "param", "pos": "below" if multiline else "besides"}
 
+    def initialized(self) -> None:
+        """Ports built: cache what they paint (see ``gui_paint``)."""
+        super().initialized()
+        gui_paint.tune_view(self.item.flow_view)
+        gui_paint.cache_static_parts(self.item)
+
     def _on_new_input_added(self, _: Any, index: int, inp: Any) -> None:
         n_img = len(self.node.spec.image_inputs)
         if index >= n_img and index - n_img < len(self.node.spec.params):
             self.input_widgets[inp] = self._widget_spec(index - n_img)
         super()._on_new_input_added(_, index, inp)
+        item = self.item
+        if item is not None and not item.initializing:  # a port added by a respec, once its item exists
+            QTimer.singleShot(0, lambda: gui_paint.cache_static_parts(item))
 
     def run_node(self) -> None:
         ctx = current_context()

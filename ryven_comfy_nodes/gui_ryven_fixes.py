@@ -1,0 +1,87 @@
+"""Two defects of Ryven's canvas (ryvencore-qt), fixed where they happen (issue 10 item 9).
+
+- **A stray "Text" box after the right-click node search.** Ryven's node list takes the rows a
+  search no longer shows out with ``setParent(None)``; a row re-added by ``addWidget`` a moment
+  before had a show queued by Qt's layout, which then shows the parentless row as a small
+  top-level window (a node's name in a line edit) that stays on screen. Rows out of the list are
+  now hidden explicitly (Qt's queued show leaves an explicitly hidden widget alone) and shown
+  again when a search brings them back.
+- **``QGraphicsLinearLayout::removeAt: invalid index 0``** (once per port): ``rebuild_ui``
+  removes one layout item per port, but a collapsed node's port layouts are empty, so expanding
+  it warned for each port. The layouts are now emptied by what they hold.
+
+Each fix is applied only when Ryven's function is the one it was written against (same names
+used), so a Ryven version that changed keeps its own code.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ryvencore_qt.src.flows.node_list_widget.NodeListWidget import NodeListWidget
+from ryvencore_qt.src.flows.nodes.NodeItemWidget import NodeItemWidget
+
+log = logging.getLogger(__name__)
+
+_REBUILD_NAMES = ("enumerate", "node_item", "inputs", "inputs_layout", "removeAt", "outputs", "outputs_layout",
+                  "setLayout", "resize", "minimumSize", "setup_layout", "collapsed", "add_input_to_layout",
+                  "add_output_to_layout", "main_widget", "add_main_widget_to_layout")
+_applied = False
+
+
+def apply() -> list[str]:
+    """Apply both fixes once per process; returns the names of the functions replaced."""
+    global _applied
+    if _applied:
+        return []
+    _applied = True
+    done = []
+    if _names(NodeItemWidget.rebuild_ui) == _REBUILD_NAMES:
+        NodeItemWidget.rebuild_ui = rebuild_ui
+        done.append("NodeItemWidget.rebuild_ui")
+    if "setParent" in _names(NodeListWidget._update_view):
+        original = NodeListWidget._update_view
+
+        def _update_view(self: Any, search_text: str = "") -> None:
+            original(self, search_text)
+            hide_rows_out_of_list(self)
+
+        NodeListWidget._update_view = _update_view
+        done.append("NodeListWidget._update_view")
+    log.debug("Ryven fixes applied: %s", ", ".join(done) or "none (another Ryven version)")
+    return done
+
+
+def _names(fn: Any) -> tuple[str, ...]:
+    code = getattr(fn, "__code__", None)
+    return tuple(code.co_names) if code is not None else ()
+
+
+def rebuild_ui(self: Any) -> None:
+    """Ryven's ``NodeItemWidget.rebuild_ui`` with the port layouts emptied by their count."""
+    for lay in (self.inputs_layout, self.outputs_layout):
+        # out of the layouts first: setting the widget's layout to None would delete the ports
+        while lay.count():
+            lay.removeAt(0)
+    self.setLayout(None)
+    self.resize(self.minimumSize())
+    self.setLayout(self.setup_layout())
+    if self.node_item.collapsed:
+        return
+    for inp_item in self.node_item.inputs:
+        self.add_input_to_layout(inp_item)
+    for out_item in self.node_item.outputs:
+        self.add_output_to_layout(out_item)
+    if self.node_item.main_widget:
+        self.add_main_widget_to_layout()
+
+
+def hide_rows_out_of_list(node_list: Any) -> None:
+    """Rows the search left out: hidden explicitly; rows in the list: shown."""
+    lay = node_list.list_layout
+    listed = {lay.itemAt(i).widget() for i in range(lay.count())}
+    for row in node_list.node_widgets.values():
+        if row in listed:
+            row.show()
+        elif row.parent() is None:
+            row.hide()
