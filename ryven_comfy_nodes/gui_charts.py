@@ -136,7 +136,8 @@ class ChartsPanel(QWidget):
             plot.scene().sigMouseMoved.connect(lambda pos, p=plot, t=title: self._hover(p, t, pos))
         self.curves: dict[tuple[str, str, str], Any] = {}  # (chart, field, server) -> curve
         self._style: dict[tuple[str, str, str], tuple[str, str]] = {}  # curve key -> (line style, colour)
-        self._todo: list[tuple[str, tuple[str, float, str]]] = []  # (chart, figure) still to draw
+        self._todo: list[tuple[str, tuple[str, float, str], int, str]] = []  # (chart, figure, index, server)
+        self._now = time.time()  # the time the redraw in progress draws up to
         self._drawing = False
         self.created = 0  # curves created so far (each once)
         self.draws = 0  # figures drawn so far (a chart holds one or two)
@@ -186,9 +187,9 @@ class ChartsPanel(QWidget):
         return sorted(self.store.data)
 
     def redraw(self) -> None:
-        """Redraw every chart from the buffers: one chart per turn of the event loop (setting the
-        data of ~90 curves at once froze the window for 100+ ms), curves created once and their
-        pens set only when the highlight changes."""
+        """Redraw every chart from the buffers: one curve per turn of the event loop (creating or
+        setting the data of ~90 curves at once froze the window for 100-500 ms), curves created
+        once and their pens set only when the highlight changes."""
         servers = self._servers()
         for sid in servers:
             if self.highlight_box.findText(sid) < 0:
@@ -198,7 +199,9 @@ class ChartsPanel(QWidget):
             self.highlight = highlight
             for key, curve in self.curves.items():
                 curve.setPen(self._pen(key[2], self._style[key]))
-        self._todo = [(title, line) for title, lines in CHARTS.items() for line in lines]
+        self._now = time.time()
+        self._todo = [(title, line, i, sid) for title, lines in CHARTS.items() for line in lines
+                      for i, sid in enumerate([*servers, POOL])]
         if not self._drawing:
             self._drawing = True
             QTimer.singleShot(0, self._draw_next)
@@ -209,33 +212,30 @@ class ChartsPanel(QWidget):
         return self._drawing
 
     def _draw_next(self) -> None:
-        """Draw the next chart due, then give the event loop its turn before the one after."""
+        """Draw the next curve due, then give the event loop its turn before the one after."""
         if not self._todo:
             self._drawing = False
             return
-        title, line = self._todo.pop(0)
+        title, line, i, sid = self._todo.pop(0)
         try:
-            self._draw_line(title, line)
+            self._draw_curve(title, line, i, sid)
         except RuntimeError:  # the panel was deleted meanwhile
             self._drawing = False
             return
         QTimer.singleShot(0, self._draw_next)
 
-    def _draw_line(self, title: str, line: tuple[str, float, str]) -> None:
-        """One figure of one chart: a curve per server and the pool's."""
+    def _draw_curve(self, title: str, line: tuple[str, float, str], i: int, sid: str) -> None:
+        """One server's (or the pool's) curve of one figure; the pool's, drawn last, sets the range."""
         field, scale, style = line
-        now = time.time()
+        now = self._now
         start = now - WINDOWS[self.window_box.currentText()]
         plot = self.plots[title]
-        for i, sid in enumerate([*self._servers(), POOL]):
-            if sid == POOL:
-                xs, ys = self.store.pool(field, start, now)
-            else:
-                xs, ys = self.store.window(sid, field, start)
-            curve = self._curve(plot, title, field, sid, i, style)
-            curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
-        plot.setXRange((start - now) / 60.0, 0, padding=0)
-        self.draws += 1
+        xs, ys = self.store.pool(field, start, now) if sid == POOL else self.store.window(sid, field, start)
+        curve = self._curve(plot, title, field, sid, i, style)
+        curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
+        if sid == POOL:
+            plot.setXRange((start - now) / 60.0, 0, padding=0)
+            self.draws += 1
 
     def _pen(self, sid: str, style_colour: tuple[str, str]) -> Any:
         style, colour = style_colour
