@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
+# Lint and types first: they fail in seconds (ruff over the repo, mypy strict for comfy_backend).
+echo "== ruff" >&2
+.venv/bin/ruff check .
+echo "== mypy" >&2
+.venv/bin/mypy comfy_backend
 bash scripts/system_deps.sh   # Qt's system libraries (GUI tests); installs only what is missing
 export QT_QPA_PLATFORM=offscreen
 [[ "$(id -u)" == "0" ]] && export QTWEBENGINE_DISABLE_SANDBOX=1

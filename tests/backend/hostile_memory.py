@@ -7,12 +7,8 @@ into memory as the client used to (``resp.read()``), "after" streams it with
 """
 from __future__ import annotations
 
-import asyncio
-import resource
 import subprocess
 import sys
-import tempfile
-import time
 
 SERVER = """
 import asyncio, sys

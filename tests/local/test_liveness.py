@@ -14,7 +14,7 @@ from comfy_backend.local.instances import answers_patiently
 class _Slow(http.server.BaseHTTPRequestHandler):
     delay = 1.5
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         time.sleep(self.delay)  # a CPU instance in the middle of a batch answers late
         body = b'{"system": {}, "devices": []}'
         self.send_response(200)
