@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import inspect
 import logging
 import threading
 import time
@@ -184,7 +185,11 @@ class Orchestrator:
         return self._loop
 
     def _call(self, fn: Callable[[], T]) -> cf.Future[T]:
-        """Run a plain function on the loop thread."""
+        """Run a plain function on the loop thread.
+
+        Never raises: when the backend is not running the future fails with ComfyBackendError
+        (a GUI timer may still ask while the window closes).
+        """
         fut: cf.Future[T] = cf.Future()
 
         def run() -> None:
@@ -193,12 +198,23 @@ class Orchestrator:
             except BaseException as exc:
                 fut.set_exception(exc)
 
-        self._running_loop().call_soon_threadsafe(run)
+        try:
+            self._running_loop().call_soon_threadsafe(run)
+        except (ComfyBackendError, RuntimeError) as exc:  # RuntimeError: the loop closed meanwhile
+            fut.set_exception(exc if isinstance(exc, ComfyBackendError)
+                              else ComfyBackendError("the backend is not running"))
         return fut
 
     def _run_coroutine(self, coro: Awaitable[T]) -> cf.Future[T]:
-        """Run a coroutine on the loop."""
-        return asyncio.run_coroutine_threadsafe(coro, self._running_loop())  # type: ignore[arg-type]
+        """Run a coroutine on the loop; like :meth:`_call`, a stopped backend fails the future."""
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self._running_loop())  # type: ignore[arg-type]
+        except (ComfyBackendError, RuntimeError):
+            if inspect.iscoroutine(coro):
+                coro.close()  # never run: no "was never awaited" warning
+            fut: cf.Future[T] = cf.Future()
+            fut.set_exception(ComfyBackendError("the backend is not running"))
+            return fut
 
     def _on_event(self, event: Event) -> None:
         """On the loop: keep the latest snapshots, then pass the event on to subscribers."""
@@ -421,12 +437,15 @@ class Orchestrator:
     def cancel(self, job_id: str) -> bool:
         """Ask for a job to be cancelled (withdrawn from the queue, or interrupted on its server).
 
-        Returns at once: False when the job is unknown or has already ended.
+        Returns at once: False when the job is unknown, has already ended, or the backend stopped.
         """
         snap = self.job(job_id)
         if snap is None or snap.state.final:
             return False
-        self._running_loop().call_soon_threadsafe(self._started_pool.cancel, job_id)
+        try:
+            self._running_loop().call_soon_threadsafe(self._started_pool.cancel, job_id)
+        except (ComfyBackendError, RuntimeError):
+            return False  # the backend stopped: nothing left to cancel
         return True
 
     # -- outputs ------------------------------------------------------------------

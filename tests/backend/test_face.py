@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from comfy_backend import (
+    ComfyBackendError,
     Health,
     JobState,
     NodeDefsEvent,
@@ -118,3 +119,13 @@ async def test_open_names_each_unreachable_server(fake_servers) -> None:
     with pytest.raises(NoServerAvailable, match=r"no reachable server: f0 \("):
         await asyncio.to_thread(Orchestrator.open, config)
     assert not any(t.name == "comfy-backend" and t.is_alive() for t in threading.enumerate())
+
+
+async def test_a_stopped_backend_fails_futures_instead_of_raising(face) -> None:
+    # GUI timers may still ask while a window closes: they get a failed future, not an exception.
+    orch, _ = await face(1)
+    await asyncio.to_thread(orch.close)
+    for fut in (orch.metrics_series(["latency_ms"]), orch.userdata_list("f0", "workflows")):
+        with pytest.raises(ComfyBackendError, match="the backend is not running"):
+            await asyncio.wrap_future(fut)
+    assert orch.cancel("no-such-job") is False

@@ -170,12 +170,31 @@ async def observe_interrupt(session: aiohttp.ClientSession, base: str, prompt: d
     }
 
 
+def as_interrupted_at_next_node(obs: dict) -> dict:
+    """The same observation as if the interrupt had landed one node later.
+
+    The real server sends `executing` for a node *before* its own interrupt check, so an
+    interrupt posted right after `executing 2` stops node 2 (rare: the check runs at once)
+    or, usually, node 3 once node 2 is done. Both are the real server's behaviour; the fake
+    always does the latter. This maps the former onto the latter for comparison.
+    """
+    node, cls, executed = obs["interrupted_at"]
+    out = dict(obs)
+    i = obs["types"].index("execution_interrupted")
+    out["types"] = obs["types"][:i] + obs["types"][i - 2:i] + obs["types"][i:]
+    out["data_keys"] = obs["data_keys"][:i] + obs["data_keys"][i - 2:i] + obs["data_keys"][i:]
+    out["interrupted_at"] = (str(int(node) + 1), cls, sorted([*executed, node]))
+    return out
+
+
 async def test_queue_and_interrupt_match_real(real_server, session):
     # Speed 1: the requests made while node 2 runs must fit in its ~2 s, as on the real server.
     async with FakeComfyServer(history_delay=0.05) as fake:
         color = fresh_color()
         real = await observe_interrupt(session, real_server, slow_chain(color))
         fake_obs = await observe_interrupt(session, fake.url, slow_chain(color))
+    if real["interrupted_at"][0] == "2":  # the real server's race (see as_interrupted_at_next_node)
+        real = as_interrupted_at_next_node(real)
     assert fake_obs == real
 
 
