@@ -24,7 +24,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "workflow" / "fixture
 
 
 def tiled_workflow(n_nodes: int = 300) -> dict[str, Any]:
-    base = json.loads((FIXTURES / "features.workflow.json").read_text())
+    base: dict[str, Any] = json.loads((FIXTURES / "features.workflow.json").read_text())
     out = copy.deepcopy(base)
     out["nodes"], out["links"] = [], []
     k = 0

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from comfy_backend.config import parse_servers_config
 from comfy_backend.events import JobEvent
@@ -42,7 +43,7 @@ from .common import write_result
 BASE_PORT = 18388
 
 
-def job_prompt(i: int, rng: random.Random) -> dict:
+def job_prompt(i: int, rng: random.Random) -> dict[str, Any]:
     return {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 1, "color": rng.randint(0, 0xFFFFFF)}},
         "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 15, "sigma": 4.0}},
@@ -50,7 +51,7 @@ def job_prompt(i: int, rng: random.Random) -> dict:
     }
 
 
-async def run(urls: list[str], state: Path, n_jobs: int) -> dict:
+async def run(urls: list[str], state: Path, n_jobs: int) -> dict[str, Any]:
     cfg = parse_servers_config({
         "servers": [{"id": f"s{i}", "url": u} for i, u in enumerate(urls)],
         "defaults": {"health_interval": 1.0, "max_attempts": 4},
@@ -70,7 +71,7 @@ async def run(urls: list[str], state: Path, n_jobs: int) -> dict:
         while sum(j.state is JobState.SUCCEEDED for j in jobs) < n_jobs // 3:
             await asyncio.sleep(0.02)
         running = [j for j in jobs if j.state is JobState.RUNNING]
-        victim = running[0].server if running else jobs[-1].server or "s0"
+        victim = (running[0].server if running else jobs[-1].server) or "s0"
         on_victim = [j for j in jobs if j.server == victim and not j.state.final]
         t_kill = time.monotonic()
         await asyncio.to_thread(kill_local_server, int(victim[1:]), state)
@@ -105,7 +106,7 @@ async def run(urls: list[str], state: Path, n_jobs: int) -> dict:
     }
 
 
-def hang_prompt(i: int, rng: random.Random) -> dict:
+def hang_prompt(i: int, rng: random.Random) -> dict[str, Any]:
     """About 2 s of CPU work: long enough to be caught running when the server stops."""
     p = job_prompt(i, rng)
     p["1"]["inputs"].update(width=1024, height=1024)
@@ -125,7 +126,7 @@ async def successful_executions(pool: ServerPool, prompt_ids: list[str]) -> dict
     return counts
 
 
-async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> dict:
+async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> dict[str, Any]:
     cfg = parse_servers_config({
         "servers": [{"id": f"s{i}", "url": u} for i, u in enumerate(urls)],
         "defaults": {"health_interval": 1.0, "max_attempts": 4},
@@ -138,7 +139,7 @@ async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> 
         while sum(j.state is JobState.SUCCEEDED for j in jobs) < n_jobs // 3:
             await asyncio.sleep(0.02)
         running = [j for j in jobs if j.state is JobState.RUNNING]
-        victim = running[0].server if running else "s0"
+        victim = (running[0].server if running else None) or "s0"
         on_victim = [j for j in jobs if j.server == victim and not j.state.final]
         pid = next(s["pid"] for s in local_servers_status(state) if s["index"] == int(victim[1:]))
         signal_group(pid, signal.SIGSTOP)

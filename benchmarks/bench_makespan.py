@@ -2,7 +2,7 @@
 
 Each policy's makespan is divided by the lower bound max(total work / total speed,
 longest job / fastest speed). Goal: the default policy ≤ 1.10× and clearly ahead of
-round-robin and least-queue. Run: ``.venv/bin/python -m benchmarks.bench_makespan``.
+round-robin and least-queue. Run: ``.venv/bin/python -m benchmarks.bench_makespan [--times 2]``.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import asyncio
 import random
 import statistics
 import time
+from typing import Any
 
 from comfy_backend.config import parse_servers_config
 from comfy_backend.fake_server import FakeComfyServer
@@ -18,12 +19,12 @@ from comfy_backend.jobs import JobSpec
 from comfy_backend.models import JobState
 from comfy_backend.pool import ServerPool
 
-from .common import write_result
+from .common import repeated, write_result
 
 KINDS = {"xs": 0.25, "s": 0.5, "m": 1.0, "l": 2.0}  # seconds of work at speed 1×
 
 
-def job_prompt(kind: str, i: int) -> dict:
+def job_prompt(kind: str, i: int) -> dict[str, Any]:
     # The EmptyImage width names the kind, so each kind is its own workflow key.
     width = {"xs": 64, "s": 128, "m": 256, "l": 512}[kind]
     return {
@@ -32,12 +33,12 @@ def job_prompt(kind: str, i: int) -> dict:
     }
 
 
-def cost(prompt: dict) -> float:
+def cost(prompt: dict[str, Any]) -> float:
     width = prompt["1"]["inputs"]["width"]
     return {64: KINDS["xs"], 128: KINDS["s"], 256: KINDS["m"], 512: KINDS["l"]}[width]
 
 
-async def run_policy(policy: str, speeds: list[float], kinds: list[str], scale: float) -> dict:
+async def run_policy(policy: str, speeds: list[float], kinds: list[str], scale: float) -> dict[str, Any]:
     servers = [FakeComfyServer(speed=s / scale, cost=cost, history_delay=0.0) for s in speeds]
     for s in servers:
         await s.start()
@@ -55,21 +56,22 @@ async def run_policy(policy: str, speeds: list[float], kinds: list[str], scale: 
         await pool.close()
         for s in servers:
             await s.stop()
-    failed = sum(1 for s in snaps if s.state is not JobState.SUCCEEDED)
+    failed = sum(1 for snap in snaps if snap.state is not JobState.SUCCEEDED)
     per_server: dict[str, int] = {}
-    for s in snaps:
-        per_server[s.server or "-"] = per_server.get(s.server or "-", 0) + 1
+    for snap in snaps:
+        per_server[snap.server or "-"] = per_server.get(snap.server or "-", 0) + 1
     return {"makespan_s": makespan, "failed": failed, "jobs_per_server": per_server}
 
 
-async def main_async(n_jobs: int, scale: float, seed: int, repeat: int) -> dict:
+async def main_async(n_jobs: int, scale: float, seed: int, repeat: int) -> dict[str, Any]:
     rng = random.Random(seed)
     speeds = [1.0, 1.0, 1.5, 1.5, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]
     kinds = [rng.choice(list(KINDS)) for _ in range(n_jobs)]
     work = sum(KINDS[k] for k in kinds) * scale
     lower = max(work / sum(speeds), max(KINDS[k] for k in kinds) * scale / max(speeds))
-    out = {"jobs": n_jobs, "speeds": speeds, "total_work_s": work, "lower_bound_s": lower, "repeat": repeat, "policies": {}}
-    runs: dict[str, list[dict]] = {p: [] for p in ("default", "least-queue", "round-robin")}
+    policies: dict[str, Any] = {}
+    out = {"jobs": n_jobs, "speeds": speeds, "total_work_s": work, "lower_bound_s": lower, "repeat": repeat, "policies": policies}
+    runs: dict[str, list[dict[str, Any]]] = {p: [] for p in ("default", "least-queue", "round-robin")}
     for _ in range(repeat):  # policies interleaved, so machine noise hits all alike
         for policy in runs:
             r = await run_policy(policy, speeds, kinds, scale)
@@ -79,9 +81,9 @@ async def main_async(n_jobs: int, scale: float, seed: int, repeat: int) -> dict:
     for policy, rs in runs.items():
         mid = statistics.median_low(r["ratio"] for r in rs)  # a ratio one run really had
         best = next(r for r in rs if r["ratio"] == mid)
-        out["policies"][policy] = {"median_ratio": best["ratio"], "median_makespan_s": best["makespan_s"],
-                                   "ratios": [r["ratio"] for r in rs], "failed": sum(r["failed"] for r in rs),
-                                   "jobs_per_server": best["jobs_per_server"]}
+        policies[policy] = {"median_ratio": best["ratio"], "median_makespan_s": best["makespan_s"],
+                            "ratios": [r["ratio"] for r in rs], "failed": sum(r["failed"] for r in rs),
+                            "jobs_per_server": best["jobs_per_server"]}
     return out
 
 
@@ -90,12 +92,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=200)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every job's duration")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every policy (median reported)")
+    ap.add_argument("--times", type=int, default=1, help="run the whole measurement this many times in a row")
     args = ap.parse_args()
-    result = asyncio.run(main_async(args.jobs, args.scale, args.seed, args.repeat))
+    result = repeated(args.times, lambda: asyncio.run(main_async(args.jobs, args.scale, args.seed, args.repeat)))
     print(f"lower bound {result['lower_bound_s']:.2f} s")
-    for p, r in result["policies"].items():
-        print(f"{p:12s} median ratio {r['median_ratio']:.3f}")
+    for run in result.get("repeats", [result]):
+        for p, r in run["policies"].items():
+            print(f"{p:12s} median ratio {r['median_ratio']:.3f}")
     print("written to", write_result("makespan", result))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import aiohttp
 
@@ -28,7 +29,7 @@ class DirectClient:
         await self.ws.close()
         await self.session.close()
 
-    async def run(self, prompt: dict) -> dict:
+    async def run(self, prompt: dict[str, Any]) -> dict[str, Any]:
         """Submit and return the history entry's outputs."""
         assert self.ws and self.session
         pid = str(uuid.uuid4())
@@ -42,4 +43,5 @@ class DirectClient:
             if m.get("type") == "executing" and d.get("node") is None and d.get("prompt_id") == pid:
                 break
         async with self.session.get(self.url + f"/history/{pid}") as r:
-            return (await r.json())[pid]["outputs"]
+            outputs: dict[str, Any] = (await r.json())[pid]["outputs"]
+            return outputs
