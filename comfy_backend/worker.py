@@ -23,7 +23,8 @@ from .events import Event, JobEvent, NodeDefsEvent, ServerEvent
 from .models import JobSnapshot, ServerSnapshot
 from .pool import ServerPool
 
-log = logging.getLogger(__name__)
+# Log lines keep the name they had before the Orchestrator was written in parts (users read it).
+log = logging.getLogger("comfy_backend.runtime")
 T = TypeVar("T")
 Dispatcher = Callable[[Callable[[], None]], None]
 
