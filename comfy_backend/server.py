@@ -1,4 +1,8 @@
-"""ServerHandle: one server in the pool — client, event stream, health, metrics, load."""
+"""ServerHandle: one server in the pool — client, event stream, health, capabilities, load.
+
+What its health check reads is checked in ``server_answers``; its figures (the metrics sample of
+each check, the snapshot) are built in ``server_figures``.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +18,10 @@ from .aio import wait_event
 from .client import ComfyClient
 from .config import PoolSettings, ServerConfig
 from .errors import ComfyBackendError, ServerError, ServerHTTPError
-from .metrics import Sample, ServerMetrics
+from .metrics import ServerMetrics
 from .models import Health, ServerSnapshot
+from .server_answers import BadAnswer, checked_agent, checked_queue, checked_stats
+from .server_figures import metrics_sample, server_snapshot
 from .stream import EventStream
 from .withdraw import Verdict, Withdrawals
 
@@ -24,45 +30,6 @@ log = logging.getLogger(__name__)
 _SLOW_MS = 1500.0  # a health check slower than this marks the server degraded
 _WS_GRACE_S = 5.0  # a WebSocket down longer than this marks it degraded
 HEALTH_TIMEOUT_S = 3.0  # a check not answered within this fails: a hung server is not waited for
-
-
-class BadAnswer(ValueError):
-    """A server answered a health check with JSON of the wrong shape."""
-
-
-def checked_stats(stats: Any) -> dict[str, Any]:
-    """``/system_stats`` as we use it, or BadAnswer: ``system`` a mapping, ``devices`` a list of mappings."""
-    if not isinstance(stats, dict):
-        raise BadAnswer(f"/system_stats is a {type(stats).__name__}, not an object")
-    system = stats.get("system", {})
-    devices = stats.get("devices", [])
-    if not isinstance(system, dict):
-        raise BadAnswer("/system_stats: 'system' is not an object")
-    if not isinstance(devices, list) or not all(isinstance(d, dict) for d in devices):
-        raise BadAnswer("/system_stats: 'devices' is not a list of objects")
-    for d in devices[:1]:
-        for key in ("vram_total", "vram_free"):
-            if d.get(key) is not None and (not isinstance(d[key], (int, float)) or isinstance(d[key], bool)):
-                raise BadAnswer(f"/system_stats: devices[0].{key} is not a number")
-    for key in ("ram_total", "ram_free"):
-        if system.get(key) is not None and (not isinstance(system[key], (int, float)) or isinstance(system[key], bool)):
-            raise BadAnswer(f"/system_stats: system.{key} is not a number")
-    if system.get("comfyui_version") is not None and not isinstance(system["comfyui_version"], str):
-        raise BadAnswer("/system_stats: system.comfyui_version is not a string")
-    return stats
-
-
-def checked_queue(queue: Any) -> tuple[list[Any], list[Any]]:
-    """``/queue`` as (running, pending) item lists, or BadAnswer."""
-    if not isinstance(queue, dict):
-        raise BadAnswer(f"/queue is a {type(queue).__name__}, not an object")
-    out = []
-    for key in ("queue_running", "queue_pending"):
-        items = queue.get(key) or []
-        if not isinstance(items, list):
-            raise BadAnswer(f"/queue: '{key}' is not a list")
-        out.append(items)
-    return out[0], out[1]
 
 
 class ServerHandle:
@@ -211,7 +178,7 @@ class ServerHandle:
                 self.agent = None  # another process may answer now: ask again
             if self.agent is not False:
                 await self._read_agent(timeout)
-            self.metrics.add_sample(self._sample(latency))
+            self.metrics.add_sample(metrics_sample(self, latency))
             version = (self.stats.get("system") or {}).get("comfyui_version")
             other_version = self.info_ready and version != self._defs_comfy_version
             if was_down or not self.info_ready or other_version:
@@ -238,27 +205,7 @@ class ServerHandle:
         if self.agent is None:
             log.info("server %s: monitoring agent found", self.id)
         self.agent = True
-        self.agent_stats = self._checked_agent(raw)
-
-    def _checked_agent(self, raw: Any) -> dict[str, float | None]:
-        m = self.metrics
-        if not isinstance(raw, dict):
-            m.plausible("agent answer", f"a {type(raw).__name__}, not an object", "percent")
-            return {}
-        gpus = raw.get("gpus")
-        gpu = gpus[0] if isinstance(gpus, list) and gpus and isinstance(gpus[0], dict) else {}
-        temp = m.plausible("gpu temperature", gpu.get("temperature_c"), "celsius") if gpu else None
-        if temp is None:
-            temp = m.plausible("cpu temperature", raw.get("cpu_temperature_c"), "celsius")
-        return {
-            "cpu_percent": m.plausible("cpu_percent", raw.get("cpu_percent"), "percent"),
-            "gpu_percent": m.plausible("gpu_percent", gpu.get("gpu_percent"), "percent") if gpu else None,
-            "temperature_c": temp,
-            "ram_used": m.plausible("agent ram_used", raw.get("ram_used"), "bytes"),
-            "ram_total": m.plausible("agent ram_total", raw.get("ram_total"), "bytes"),
-            "vram_used": m.plausible("agent vram_used", gpu.get("vram_used"), "bytes") if gpu else None,
-            "vram_total": m.plausible("agent vram_total", gpu.get("vram_total"), "bytes") if gpu else None,
-        }
+        self.agent_stats = checked_agent(self.metrics, raw)
 
     def _failed(self, reason: str) -> None:
         self.fail_count += 1
@@ -268,7 +215,7 @@ class ServerHandle:
         else:
             self.health = Health.DEGRADED
             self._wake.set()  # check again at once: a hang is confirmed (or not) within one timeout
-        self.metrics.add_sample(self._sample(None))
+        self.metrics.add_sample(metrics_sample(self, None))
         self.stream.kick()
 
     def _degraded(self, reason: str) -> None:
@@ -279,7 +226,7 @@ class ServerHandle:
         self.fail_count = 0
         if self.health is not Health.DISABLED:
             self.health = Health.DEGRADED
-        self.metrics.add_sample(self._sample(None))
+        self.metrics.add_sample(metrics_sample(self, None))
 
     def _read_queue(self, running: list[Any], pending: list[Any]) -> None:
         self.queue_running, self.queue_pending = len(running), len(pending)
@@ -357,91 +304,6 @@ class ServerHandle:
         self._on_change(self)
 
     # -- views ---------------------------------------------------------------
-    def _sample(self, latency: float | None) -> Sample:
-        fig = self._figures()
-        a = self.agent_stats if latency is not None else {}
-        m = self.metrics
-        return Sample(
-            t=time.time(),
-            latency_ms=latency,
-            queue_running=self.queue_running,
-            queue_pending=self.queue_pending,
-            foreign=self.foreign,
-            in_flight=len(self.in_flight),
-            vram_free=fig["vram_free"] if latency is not None else None,
-            vram_total=fig["vram_total"] if latency is not None else None,
-            ram_free=fig["ram_free"] if latency is not None else None,
-            ram_total=fig["ram_total"] if latency is not None else None,
-            cpu_percent=a.get("cpu_percent"),
-            gpu_percent=a.get("gpu_percent"),
-            temperature_c=a.get("temperature_c"),
-            jobs_per_minute=m.jobs_per_minute(),
-            mean_run_seconds=m.mean_run_seconds(),
-            queue_wait_seconds=m.mean_queue_wait(),
-            online=latency is not None,
-        )
-
-    def _figures(self) -> dict[str, Any]:
-        """Memory figures, checked: /system_stats first, the agent's reading where it has none."""
-        dev = self._device()
-        sysd = self.stats.get("system") or {}
-        m, a = self.metrics, self.agent_stats
-        vram_total = m.plausible("vram_total", dev.get("vram_total"), "bytes")
-        vram_free = m.plausible("vram_free", dev.get("vram_free"), "bytes")
-        ram_total = m.plausible("ram_total", sysd.get("ram_total"), "bytes")
-        ram_free = m.plausible("ram_free", sysd.get("ram_free"), "bytes")
-        a_vt, a_vu, a_rt, a_ru = a.get("vram_total"), a.get("vram_used"), a.get("ram_total"), a.get("ram_used")
-        if vram_total is None and a_vt is not None and a_vu is not None:
-            vram_total, vram_free = a_vt, max(a_vt - a_vu, 0)
-        if ram_total is None and a_rt is not None and a_ru is not None:
-            ram_total, ram_free = a_rt, max(a_rt - a_ru, 0)
-        if vram_total is not None and vram_free is not None and vram_free > vram_total:
-            vram_free = m.plausible("vram_free above vram_total", -1, "bytes")
-        if ram_total is not None and ram_free is not None and ram_free > ram_total:
-            ram_free = m.plausible("ram_free above ram_total", -1, "bytes")
-        return {"vram_total": vram_total, "vram_free": vram_free, "ram_total": ram_total, "ram_free": ram_free}
-
-    def _device(self) -> dict[str, Any]:
-        devices = self.stats.get("devices") or []
-        return devices[0] if devices and isinstance(devices[0], dict) else {}
-
     def snapshot(self, removed: bool = False) -> ServerSnapshot:
-        dev = self._device()
-        sysd = self.stats.get("system") or {}
-        fig = self._figures()
-        online = self.health in (Health.ONLINE, Health.DEGRADED)
-        a = self.agent_stats if online else {}
-        return ServerSnapshot(
-            id=self.id,
-            name=self.config.display_name,
-            url=self.config.url,
-            tags=tuple(self.config.tags),
-            enabled=self.config.enabled,
-            health=self.health,
-            latency_ms=self.metrics.last_latency_ms,
-            last_heartbeat=self.metrics.last_heartbeat,
-            last_error=self.last_error,
-            in_flight=len(self.in_flight),
-            max_concurrent=self.config.max_concurrent,
-            queue_running=self.queue_running,
-            queue_pending=self.queue_pending,
-            foreign_queued=self.foreign,
-            vram_total=fig["vram_total"],
-            vram_free=fig["vram_free"],
-            ram_total=fig["ram_total"],
-            ram_free=fig["ram_free"],
-            device=dev.get("name") if isinstance(dev.get("name"), str) else None,
-            comfyui_version=sysd.get("comfyui_version"),
-            completed=self.metrics.completed,
-            failed=self.metrics.failed,
-            jobs_per_minute=self.metrics.jobs_per_minute(),
-            mean_run_seconds=self.metrics.mean_run_seconds(),
-            retried=self.metrics.retried,
-            mean_queue_wait=self.metrics.mean_queue_wait(),
-            is_cpu=dev.get("type") == "cpu",
-            agent=bool(self.agent),
-            cpu_percent=a.get("cpu_percent"),
-            gpu_percent=a.get("gpu_percent"),
-            temperature_c=a.get("temperature_c"),
-            removed=removed,
-        )
+        """This server as the pool announces it now (see ``server_figures``)."""
+        return server_snapshot(self, removed)

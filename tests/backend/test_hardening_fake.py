@@ -10,7 +10,7 @@ from comfy_backend.errors import ConnectionLost, ErrorKind
 from comfy_backend.jobs import JobSpec, Target
 from comfy_backend.models import Health, JobState
 from comfy_backend.pool import ServerPool
-from comfy_backend.server import BadAnswer, checked_queue, checked_stats
+from comfy_backend.server_answers import BadAnswer, checked_queue, checked_stats
 from comfy_backend.withdraw import describe_history
 from tests.backend.test_pool_fake import prompt, wait_for, width_cost
 from tests.fake_fixtures import pool_config
