@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QAction, QApplication, QDockWidget, QFileDialog, QMes
 
 from comfy_backend import WorkflowError
 
-from . import gui_docks, gui_filemenu, gui_layout, gui_notify, gui_webui
+from . import gui_docks, gui_filemenu, gui_layout, gui_notify, gui_undo, gui_webui
 from .autosave import Autosaver
 from .classes import PACKAGE, register, unique_spec, workflow_class
 from .context import current_context
@@ -47,6 +47,7 @@ def install(editor: Any) -> None:
         state.setdefault("dock", dock)  # the servers dock comes first
     QTimer.singleShot(0, state["dock"].raise_)
     state["webui_dock"] = gui_webui.webui_dock(editor)  # the embedded ComfyUI editor's tabs (issue 9)
+    gui_undo.install_edit_menu(editor)  # Edit → Undo/Redo of the flow's undo stack (a sync is one step)
     gui_notify.install(editor, ctx)
     menu = editor.menuBar().addMenu("ComfyUI")
     state["menu"] = menu

@@ -3,7 +3,7 @@
 The dialog shows how the node's exposed parameters fare in the edited workflow (kept / moved /
 broken, a choice per broken one: re-expose at a field of the new workflow, or drop), the ports
 that change and the connections that will go. Nothing changes until the user accepts; the
-replacement keeps what it replaced so that one undo puts it back.
+replacement is one step of the canvas's undo stack (:mod:`.gui_undo`): one undo puts the old one back.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from comfy_backend import ComfyBackendError, Health, WorkflowError
 from comfy_backend.workflow import ExposedParameter, Field, expose, parse_json_text
 from editor_bridge import PullResult, RebindDiff, pull, rebind_exposed
 
-from . import respec
+from . import gui_undo, respec
 from .context import current_context
 from .threads import when_done
 from .workflow_node import WorkflowNode
@@ -70,7 +70,7 @@ class SyncDialog(QDialog):
         self.ports = QLabel()
         self.ports.setWordWrap(True)
         layout.addWidget(self.ports)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons = buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Accept")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -190,11 +190,11 @@ def accept(tab: WebUITab, dlg: SyncDialog, result: PullResult) -> bool:
     except WorkflowError as exc:
         tab.show_error(f"the web UI's workflow cannot be used, the node is unchanged: {exc}")
         return False
-    tab.undo = respec.apply(node, spec, _values_after(node, result, params))
+    gui_undo.apply_sync(node, spec, _values_after(node, result, params), f"the web UI of {tab.server_id}")
     tab.pushed, tab.pushed_spec, tab.canvas_dirty = result.workflow, spec, False
     tab.view.editor.mark_synced()
-    tab.undo_button.setEnabled(True)
-    tab.show_message(f"synced: {result.diff.summary()}; {spec.node_count} nodes")
+    tab.undo_button.setEnabled(gui_undo.can_undo(node))
+    tab.show_message(f"synced: {result.diff.summary()}; {spec.node_count} nodes (Ctrl+Z on the canvas undoes it)")
     tab.update_title()
     return True
 
@@ -202,13 +202,11 @@ def accept(tab: WebUITab, dlg: SyncDialog, result: PullResult) -> bool:
 def undo(tab: WebUITab) -> None:
     """Put back the node's workflow, values and connections from before the last sync."""
     node = tab.node
-    if node is None or tab.undo is None or refuse_if_running(node, tab):
+    if node is None or not gui_undo.can_undo(node) or refuse_if_running(node, tab):
         return
-    respec.restore(node, tab.undo)
-    tab.undo = None
-    tab.undo_button.setEnabled(False)
+    gui_undo.undo_last_sync(node)
     tab.canvas_dirty = True   # the web UI still shows the synced workflow
-    tab.show_message("sync undone: the node has its previous workflow")
+    tab.show_message("sync undone: the node has its previous workflow (redo brings the sync back)")
     tab.update_title()
 
 
@@ -302,5 +300,6 @@ def load_bytes_into(node: WorkflowNode, raw: bytes, server_id: str, name: str, p
         QMessageBox.warning(parent, "Load workflow from server", f"{name}: {exc}; the node is unchanged")
         return False
     now = {(f.node_id, f.input_name): f.value for f in diff.fields}
-    respec.apply(node, spec, {p.id: now.get((p.node_id, p.input_name), p.default) for p in spec.params})
+    gui_undo.apply_sync(node, spec, {p.id: now.get((p.node_id, p.input_name), p.default) for p in spec.params},
+                        f"{server_id}:workflows/{name}")
     return True

@@ -31,14 +31,14 @@ from comfy_backend import ComfyBackendError
 from comfy_backend.workflow import apply_values
 from editor_bridge import EditorView, FrontendInfo, push
 
-from . import gui_sync
+from . import gui_sync, gui_undo
 from .context import current_context
 from .gui_sync import server_for
-from .respec import Snapshot
 from .workflow_node import WorkflowNode
 
 log = logging.getLogger(__name__)
 AUTO_SYNC_MS = 1500   # debounce of the automatic sync after an edit in the web UI
+WIDTH_SHARE, WIDTH_MIN = 0.36, 520   # the dock's width when it opens: share of the window, at least px
 
 
 def _main_window() -> Any:
@@ -59,7 +59,6 @@ class WebUITab(QWidget):
         self.server_id, self.node = server_id, node
         self.pushed: dict[str, Any] | None = None      # the workflow as pushed (markers in)
         self.pushed_spec: Any = None                   # the node's spec at the push
-        self.undo: Snapshot | None = None
         self.canvas_dirty = False
         self.status = QLabel("loading the web UI…")
         self.status.setWordWrap(True)
@@ -76,7 +75,9 @@ class WebUITab(QWidget):
             self.sync_button.setToolTip("Take the web UI's workflow into the node (shows what changes first)")
             self.sync_button.clicked.connect(lambda: self.sync())
             self.undo_button = QPushButton("Undo sync")
-            self.undo_button.setEnabled(False)
+            self.undo_button.setToolTip("Put back the node's workflow from before the last sync "
+                                        "(Ctrl+Z on the canvas does the same; redo brings the sync back)")
+            self.undo_button.setEnabled(gui_undo.can_undo(node))
             self.undo_button.clicked.connect(lambda: self.undo_sync())
             self.auto = QCheckBox("auto-sync")
             self.auto.setToolTip("Sync to node after each edit in the web UI (debounced)")
@@ -88,6 +89,7 @@ class WebUITab(QWidget):
             self._auto_timer.timeout.connect(lambda: self.sync(auto=True))
             self.view.editor.graph_changed.connect(self._graph_changed)
             node.params_changed.sub(self._node_changed)
+            node.run_changed.sub(self._undo_state)   # a sync undone or redone on the canvas
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
@@ -147,6 +149,14 @@ class WebUITab(QWidget):
         if self.node is not None and self.auto.isChecked() and self.pushed is not None:
             self._auto_timer.start()
 
+    def _undo_state(self, *_: Any) -> None:
+        if self.node is None:
+            return
+        try:
+            self.undo_button.setEnabled(gui_undo.can_undo(self.node))
+        except RuntimeError:  # the tab was deleted without being closed (the window went)
+            self.node.run_changed.unsub(self._undo_state)
+
     def _node_changed(self, *_: Any) -> None:
         if self.pushed is not None and not self.canvas_dirty:
             self.canvas_dirty = True
@@ -195,13 +205,12 @@ class WebUITab(QWidget):
 
     def undo_sync(self) -> None:
         """Put back the node's workflow from before the last sync."""
-        if self.node is None or self.undo is None:
-            return
         gui_sync.undo(self)
 
     def closeEvent(self, event: Any) -> None:
         if self.node is not None:
             self.node.params_changed.unsub(self._node_changed)
+            self.node.run_changed.unsub(self._undo_state)
             self.node.webui_state = {}
             self.node.redraw()
         self.view.close()
@@ -251,6 +260,11 @@ class WebUIDock(QDockWidget):
         if tab is None:
             tab = WebUITab(server_id, node, self.tabs)
             self.tabs.addTab(tab, tab.title())
+        if not self.isVisible():
+            self.show()
+            main = self.parent()
+            if hasattr(main, "resizeDocks"):   # room for the graph: the web UI's side bars take ~100 px
+                main.resizeDocks([self], [max(WIDTH_MIN, int(main.width() * WIDTH_SHARE))], Qt.Horizontal)
         self.show()
         self.raise_()
         self.tabs.setCurrentWidget(tab)

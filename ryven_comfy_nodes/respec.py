@@ -90,41 +90,72 @@ def plan(node: WorkflowNode, new: WorkflowSpec) -> Plan:
 
 @dataclass
 class Snapshot:
-    """What a node was before :func:`apply`: enough to put it back (undo)."""
+    """What a node was before :func:`apply`: enough to put it back (undo).
+
+    ``wires`` None: the connections the node has when it is put back (those that fit).
+    ``inputs``/``outputs`` are the node's port objects themselves: putting back the very same
+    objects keeps every (output, input) pair that Ryven's undo stack holds valid.
+    """
 
     spec: WorkflowSpec
     values: dict[str, Any]
-    wires: list[Wire]
+    wires: list[Wire] | None
+    inputs: list[Any] | None = None
+    outputs: list[Any] | None = None
+
+
+def _still_there(flow: Any, w: Wire) -> bool:
+    # the other end's node may have been removed, or that node's ports regenerated since
+    return w.other in (flow.graph_adj if w.incoming else flow.graph_adj_rev)
 
 
 def apply(node: WorkflowNode, new: WorkflowSpec, values: dict[str, Any],
-          wires: list[Wire] | None = None) -> Snapshot:
+          wires: list[Wire] | None = None, ports: tuple[list[Any], list[Any]] | None = None) -> Snapshot:
     """Replace the node's spec and values, regenerate its ports, reconnect what fits; returns the old state.
 
-    ``wires`` (from an undo) are reconnected instead of the node's current connections.
+    ``wires`` (from an undo) are reconnected first, where both ends still exist, then the node's
+    current connections that fit (made after the state being put back); ``ports`` (from an
+    undo) are the port objects to put back instead of new ones.
     """
     flow = node.flow
-    before = Snapshot(node.spec.model_copy(deep=True), dict(node.values), _wires(node))
-    wanted = before.wires if wires is None else wires
+    current = _wires(node)
+    before = Snapshot(node.spec.model_copy(deep=True), dict(node.values), current,
+                      list(node.inputs), list(node.outputs))
+    wanted = current if wires is None else wires + current
+    # disconnected here: ryvencore's delete_input/delete_output leave the connection in the graph
+    for w in current:
+        flow.remove_connection((w.other, node.inputs[input_keys(node.spec).index(w.mine)]) if w.incoming
+                               else (node.outputs[output_keys(node.spec).index(w.mine)], w.other))
     for i in reversed(range(len(node.inputs))):
         node.delete_input(i)
     for i in reversed(range(len(node.outputs))):
         node.delete_output(i)
     node.spec = new
     node.values = {p.id: values.get(p.id, p.default) for p in new.params}
-    ins, outs = WorkflowNode.ports_for(new)
-    for t in ins:
-        node.create_input(label=t.label, default=t.default)
-    for t in outs:
-        node.create_output(label=t.label)
+    if ports is None:
+        ins, outs = WorkflowNode.ports_for(new)
+        for t in ins:
+            node.create_input(label=t.label, default=t.default)
+        for t in outs:
+            node.create_output(label=t.label)
+    else:
+        # the old port objects go back the way Node.create_input/create_output add new ones
+        for inp in ports[0]:
+            node.inputs.append(inp)
+            node.input_added.emit(node, len(node.inputs) - 1, inp)
+        for out in ports[1]:
+            node.outputs.append(out)
+            node.output_added.emit(node, len(node.outputs) - 1, out)
     for p in new.params:
         node.inputs[node.param_input_index(p.id)].default = Data(node.values[p.id])
     in_at = {k: i for i, k in enumerate(input_keys(new))}
     out_at = {k: i for i, k in enumerate(output_keys(new))}
     for w in wanted:
-        if w.incoming and w.mine in in_at and w.other.node in flow.nodes:
+        if not _still_there(flow, w):
+            continue
+        if w.incoming and w.mine in in_at and flow.connected_output(node.inputs[in_at[w.mine]]) is None:
             flow.add_connection((w.other, node.inputs[in_at[w.mine]]))
-        elif not w.incoming and w.mine in out_at and w.other.node in flow.nodes:
+        elif not w.incoming and w.mine in out_at and flow.connected_output(w.other) is None:
             flow.add_connection((node.outputs[out_at[w.mine]], w.other))
     node.params_changed.emit()
     node.run_changed.emit()
@@ -132,5 +163,7 @@ def apply(node: WorkflowNode, new: WorkflowSpec, values: dict[str, Any],
 
 
 def restore(node: WorkflowNode, snap: Snapshot) -> Snapshot:
-    """Put back the node as it was (its connections too, where their other end still exists)."""
-    return apply(node, snap.spec, snap.values, snap.wires)
+    """Put back the node as it was (its own port objects, when kept, and its connections where
+    their other end still exists); returns the state it replaced, to switch back (redo)."""
+    ports = (snap.inputs, snap.outputs) if snap.inputs is not None and snap.outputs is not None else None
+    return apply(node, snap.spec, snap.values, snap.wires, ports)

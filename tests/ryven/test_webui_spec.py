@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QDialogButtonBox
 
 from comfy_backend.workflow import list_fields
 
@@ -130,3 +134,89 @@ def test_api_only_projects_stay_version_1() -> None:
     project = export_flows([flow])
     assert project.version == 1
     assert parse_orchestrator(project.model_dump(mode="json")).flows[0].nodes[0].spec.workflow == prompt
+
+
+# -- the re-bind dialog driven through its widgets (no server: a workflow from a server's store) --
+def _without_save_image(ui: dict) -> bytes:
+    """The sample with its SaveImage (node 3, holding ``filename_prefix``) deleted, as the web UI would."""
+    edited = json.loads(json.dumps(ui))
+    edited["nodes"] = [n for n in edited["nodes"] if n["id"] != 3]
+    edited["links"] = [lk for lk in edited["links"] if lk[3] != 3]
+    for n in edited["nodes"]:
+        for o in n.get("outputs") or []:
+            o["links"] = [x for x in (o.get("links") or []) if x != 2] or None
+    return json.dumps(edited).encode()
+
+
+def _drive_dialog(qtbot: Any, act: Callable[[Any], None]) -> list[str]:
+    """Act on the sync dialog once it is shown (it runs its own modal loop); returns what was seen."""
+    from qtpy.QtWidgets import QApplication
+
+    from ryven_comfy_nodes.gui_sync import SyncDialog
+
+    seen: list[str] = []
+
+    def when_shown() -> None:
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, SyncDialog):
+            QTimer.singleShot(20, when_shown)   # not shown yet: look again on a later turn
+            return
+        seen.append(dlg.summary.text())
+        act(dlg)
+
+    QTimer.singleShot(0, when_shown)
+    return seen
+
+
+def _node_for_dialog(ui: dict) -> tuple[Any, Any]:
+    from ryven_comfy_nodes.workflow_spec import spec_from_prompt
+
+    _, flow, node, _ = _flow_with(spec_from_prompt(ui, "ui sample", "ui_sample_dialog"))
+    return flow, node
+
+
+def test_dialog_widgets_re_expose_a_broken_parameter_and_accept(qapp: Any, qtbot: Any, ui: dict) -> None:
+    from ryven_comfy_nodes import gui_sync, gui_undo
+
+    flow, node = _node_for_dialog(ui)
+    old_spec, old_inputs = node.spec, list(node.inputs)
+    assert node.spec.param("filename_prefix") is not None
+
+    def act(dlg: Any) -> None:
+        combo = dlg.combos["filename_prefix"]
+        assert combo.currentText() == gui_sync.DROP and combo.count() > 2
+        combo.setFocus()
+        qtbot.keyClick(combo, Qt.Key_Down)   # the first field of the new workflow
+        qtbot.keyClick(combo, Qt.Key_Down)   # and the next one
+        assert combo.currentIndex() == 2
+        assert dlg._fields[1].key in ("1.height",)
+        assert "Height" in dlg.ports.text() or "ports" in dlg.ports.text()
+        qtbot.mouseClick(dlg.buttons.button(QDialogButtonBox.Ok), Qt.LeftButton)
+
+    seen = _drive_dialog(qtbot, act)
+    assert gui_sync.load_bytes_into(node, _without_save_image(ui), "local1", "edited.json", None)
+    assert seen and "broken" in seen[0]
+    p = node.spec.param("filename_prefix")
+    assert p is not None and (p.node_id, p.input_name) == ("1", "height")   # re-exposed where chosen
+    assert [o.node_id for o in node.spec.outputs] == ["6"]
+    # one undo brings the old workflow back, with the very same ports (no flow view: no stack)
+    assert gui_undo.can_undo(node)
+    assert gui_undo.undo_last_sync(node)
+    assert node.spec == old_spec and node.inputs == old_inputs and not gui_undo.can_undo(node)
+
+
+def test_dialog_cancel_leaves_the_node_unchanged(qapp: Any, qtbot: Any, ui: dict) -> None:
+    from ryven_comfy_nodes import gui_sync, gui_undo
+
+    flow, node = _node_for_dialog(ui)
+    spec, inputs, outputs, values = node.spec, list(node.inputs), list(node.outputs), dict(node.values)
+
+    def act(dlg: Any) -> None:
+        qtbot.keyClick(dlg.combos["filename_prefix"], Qt.Key_Down)   # a choice made, then cancelled
+        qtbot.mouseClick(dlg.buttons.button(QDialogButtonBox.Cancel), Qt.LeftButton)
+
+    seen = _drive_dialog(qtbot, act)
+    assert not gui_sync.load_bytes_into(node, _without_save_image(ui), "local1", "edited.json", None)
+    assert seen
+    assert node.spec is spec and node.inputs == inputs and node.outputs == outputs and node.values == values
+    assert not gui_undo.can_undo(node)
