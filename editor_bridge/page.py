@@ -48,9 +48,15 @@ _POLL_MS = 100
 # Pre-empts the first-run templates dialog: the frontend reads its settings from the server when
 # it starts, so the setting is stored first, by the page itself (same origin, credentials from the
 # interceptor), synchronously, before any module script runs. Relative URL: works under a prefix.
+# Also pre-empts the "Introducing Nodes 2.0" banner of frontend 1.32.x (TryVueNodeBanner: hidden
+# once the localStorage key vueNodesBannerDismissed is true; 1.58.x no longer shows it), which
+# would take a line of the embedded view.
 _TUTORIAL_JS = """
 (function () {
   if (window.top !== window) return;
+  try {
+    if (localStorage.getItem('vueNodesBannerDismissed') !== 'true') localStorage.setItem('vueNodesBannerDismissed', 'true');
+  } catch (e) { console.warn('ryven-comfy: could not dismiss the Nodes 2.0 banner: ' + e); }
   try {
     var g = new XMLHttpRequest();
     g.open('GET', 'api/settings/Comfy.TutorialCompleted', false);

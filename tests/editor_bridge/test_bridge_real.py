@@ -53,6 +53,15 @@ def test_page_is_ready_with_its_version_and_no_first_run_dialog(page: EditorPage
     assert state == {"done": True, "dialogs": 0}
 
 
+def test_no_nodes_2_banner_in_the_embedded_view(page: EditorPage) -> None:
+    # 1.32.9 shows "Introducing Nodes 2.0 … Try it out" above the graph until dismissed (localStorage);
+    # 1.58.1 has no such banner: the pre-set key is harmless there
+    state = wait(page.run_js(
+        "return {dismissed: localStorage.getItem('vueNodesBannerDismissed'),"
+        " text: document.body.innerText.includes('Introducing Nodes 2.0')}"), W)
+    assert state == {"dismissed": "true", "text": False}
+
+
 def test_push_edit_pull_gives_kept_moved_broken(page: EditorPage) -> None:
     info = _object_info(page)
     wf, exposed = _sample_exposed(info)
