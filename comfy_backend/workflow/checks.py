@@ -56,27 +56,28 @@ def _graph_problems(g: Graph, prefix: str, *, subgraph: bool) -> list[Problem]:
 
 
 def _link_messages(g: Graph, link: Link, subgraph: bool) -> list[str]:
-    msgs: list[str] = []
-    if subgraph and link.origin_id == SUBGRAPH_INPUT_ID:
-        if not 0 <= link.origin_slot < len(g.sub_inputs):
-            msgs.append(f"link {link.id} starts at subgraph input {link.origin_slot}, "
-                        f"but the subgraph has {len(g.sub_inputs)} inputs")
-    else:
-        origin = g.nodes.get(link.origin_id)
-        if origin is None:
-            msgs.append(f"link {link.id} starts at node {link.origin_id}, which does not exist (dangling link)")
-        elif not 0 <= link.origin_slot < len(origin.outputs):
-            msgs.append(f"link {link.id} starts at output {link.origin_slot} of node {link.origin_id} "
-                        f"({origin.where}, {origin.type}), which has {len(origin.outputs)} outputs")
-    if subgraph and link.target_id == SUBGRAPH_OUTPUT_ID:
-        if not 0 <= link.target_slot < len(g.sub_outputs):
-            msgs.append(f"link {link.id} ends at subgraph output {link.target_slot}, "
-                        f"but the subgraph has {len(g.sub_outputs)} outputs")
-    else:
-        target = g.nodes.get(link.target_id)
-        if target is None:
-            msgs.append(f"link {link.id} ends at node {link.target_id}, which does not exist (dangling link)")
-        elif not 0 <= link.target_slot < len(target.inputs):
-            msgs.append(f"link {link.id} ends at input {link.target_slot} of node {link.target_id} "
-                        f"({target.where}, {target.type}), which has {len(target.inputs)} inputs")
-    return msgs
+    origin = _end_message(g, link, "starts", link.origin_id, link.origin_slot, "output",
+                          ("input", g.sub_inputs) if subgraph and link.origin_id == SUBGRAPH_INPUT_ID else None)
+    target = _end_message(g, link, "ends", link.target_id, link.target_slot, "input",
+                          ("output", g.sub_outputs) if subgraph and link.target_id == SUBGRAPH_OUTPUT_ID else None)
+    return [m for m in (origin, target) if m is not None]
+
+
+def _end_message(g: Graph, link: Link, verb: str, node_id: str, slot: int, kind: str,
+                 boundary: tuple[str, list[dict[str, Any]]] | None) -> str | None:
+    """What is wrong with one end of a link (None: nothing). ``kind`` is the node slot it names
+    ("output" at the origin, "input" at the target); ``boundary`` the subgraph's own inputs or
+    outputs, when the end is on the subgraph's boundary instead of a node."""
+    if boundary is not None:
+        side, sides = boundary
+        if 0 <= slot < len(sides):
+            return None
+        return f"link {link.id} {verb} at subgraph {side} {slot}, but the subgraph has {len(sides)} {side}s"
+    node = g.nodes.get(node_id)
+    if node is None:
+        return f"link {link.id} {verb} at node {node_id}, which does not exist (dangling link)"
+    slots = node.outputs if kind == "output" else node.inputs
+    if 0 <= slot < len(slots):
+        return None
+    return (f"link {link.id} {verb} at {kind} {slot} of node {node_id} "
+            f"({node.where}, {node.type}), which has {len(slots)} {kind}s")

@@ -12,23 +12,12 @@ import aiohttp
 import pytest
 
 from comfy_backend.fake_server import FakeComfyServer
-from tests.fake_server.shapes import (
-    data_keys,
-    drain,
-    history_shape,
-    invert_save,
-    load_capture,
-    preview,
-    receive_until_done,
-    run_prompt,
-    runtime_error,
-    type_sequence,
-    validation_summary,
-)
+from tests.fake_server import shapes
+from tests.fake_server.helpers import png_bytes
 
 pytestmark = pytest.mark.real
 
-INVALID_CASES = sorted(set(load_capture("post_prompt_invalid_400.json")) - {"not_json_body"})
+INVALID_CASES = sorted(set(shapes.load_capture("post_prompt_invalid_400.json")) - {"not_json_body"})
 
 
 @pytest.fixture
@@ -48,13 +37,13 @@ async def observe(session: aiohttp.ClientSession, base: str, prompt: dict) -> di
     client_id = f"orch-{uuid.uuid4().hex[:8]}"
     async with session.ws_connect(f"{base}/ws?clientId={client_id}") as ws:
         first = await ws.receive_json(timeout=5)
-        body, messages, history = await run_prompt(session, base, prompt, client_id, ws)
+        body, messages, history = await shapes.run_prompt(session, base, prompt, client_id, ws)
     return {
         "first": (first["type"], sorted(first["data"])),
         "post_keys": sorted(body),
-        "types": type_sequence(messages),
-        "data_keys": data_keys(messages),
-        "history": history_shape(history),
+        "types": shapes.type_sequence(messages),
+        "data_keys": shapes.data_keys(messages),
+        "history": shapes.history_shape(history),
     }
 
 
@@ -64,8 +53,8 @@ def fresh_color() -> int:
 
 @pytest.mark.parametrize("scenario", ["invert_save", "preview", "runtime_error"])
 async def test_run_shapes_match_real(real_server, fake_url, session, scenario):
-    make = {"invert_save": lambda c: invert_save(c, prefix=f"fidelity/{uuid.uuid4().hex[:6]}"),
-            "preview": preview, "runtime_error": runtime_error}[scenario]
+    make = {"invert_save": lambda c: shapes.invert_save(c, prefix=f"fidelity/{uuid.uuid4().hex[:6]}"),
+            "preview": shapes.preview, "runtime_error": shapes.runtime_error}[scenario]
     color = fresh_color()
     real = await observe(session, real_server, make(color))
     fake = await observe(session, fake_url, make(color))
@@ -78,14 +67,14 @@ async def test_run_shapes_match_real(real_server, fake_url, session, scenario):
 
 @pytest.mark.parametrize("case", INVALID_CASES)
 async def test_validation_errors_match_real(real_server, fake_url, session, case):
-    captured = load_capture("post_prompt_invalid_400.json")[case]
+    captured = shapes.load_capture("post_prompt_invalid_400.json")[case]
     body = {"client_id": "orch-invalid"}
     if "request_prompt" in captured:
         body["prompt"] = captured["request_prompt"]
     answers = []
     for base in (real_server, fake_url):
         async with session.post(f"{base}/prompt", json=body) as r:
-            answers.append(validation_summary(r.status, await r.json()))
+            answers.append(shapes.validation_summary(r.status, await r.json()))
     real, fake = answers
     assert real["status"] == 400
     assert fake == real
@@ -100,7 +89,7 @@ async def test_non_json_body_matches_real(real_server, fake_url, session):
 
 
 async def test_cached_rerun_matches_real(real_server, fake_url, session):
-    prompt = invert_save(fresh_color(), prefix=f"fidelity/{uuid.uuid4().hex[:6]}")
+    prompt = shapes.invert_save(fresh_color(), prefix=f"fidelity/{uuid.uuid4().hex[:6]}")
     runs = {}
     for name, base in (("real", real_server), ("fake", fake_url)):
         await observe(session, base, prompt)
@@ -146,13 +135,13 @@ async def observe_interrupt(session: aiohttp.ClientSession, base: str, prompt: d
             assert r.status == 200
         async with session.post(f"{base}/interrupt", json={"prompt_id": ids[0]}) as r:
             assert r.status == 200
-        got += await receive_until_done(ws, ids[0], timeout=30)
+        got += await shapes.receive_until_done(ws, ids[0], timeout=30)
         async with session.get(f"{base}/history/{ids[0]}") as r:
             history = await r.json()
         async with session.get(f"{base}/history/{ids[1]}") as r:
             deleted = await r.json()
     stop = next(m["data"] for m in got if m["type"] == "execution_interrupted")
-    tail = type_sequence(got, collapse=())[-3:]
+    tail = shapes.type_sequence(got, collapse=())[-3:]
     # `status` from the second POST lands wherever node 1 happens to be: compare without it.
     got = [m for m in got if m["type"] != "status"]
     return {
@@ -161,11 +150,11 @@ async def observe_interrupt(session: aiohttp.ClientSession, base: str, prompt: d
         "pending": [len(x) for x in queue["queue_pending"]],
         "extra_data_keys": sorted(queue["queue_running"][0][3]),
         "remaining": remaining,
-        "types": type_sequence(got),
-        "data_keys": data_keys(got),
+        "types": shapes.type_sequence(got),
+        "data_keys": shapes.data_keys(got),
         # the server builds `executed` from a set: its order varies with string hashing
         "interrupted_at": (stop["node_id"], stop["node_type"], sorted(stop["executed"])),
-        "history": history_shape(history),
+        "history": shapes.history_shape(history),
         "deleted_history": deleted,
     }
 
@@ -205,32 +194,24 @@ async def test_prompt_without_client_id_matches_real(real_server, fake_url, sess
                 session.ws_connect(f"{base}/ws") as anon:
             await named.receive_json(timeout=5)
             await anon.receive_json(timeout=5)
-            async with session.post(f"{base}/prompt", json={"prompt": invert_save(fresh_color())}) as r:
+            async with session.post(f"{base}/prompt", json={"prompt": shapes.invert_save(fresh_color())}) as r:
                 pid = (await r.json())["prompt_id"]
-            msgs = await drain(named, quiet=1.0)
-            other = await drain(anon, quiet=0.2)
+            msgs = await shapes.drain(named, quiet=1.0)
+            other = await shapes.drain(anon, quiet=0.2)
             async with session.get(f"{base}/history/{pid}") as r:
                 history = await r.json()
-        seen[name] = (sorted(set(type_sequence(msgs))), sorted(set(type_sequence(other))), history_shape(history))
+        seen[name] = (sorted(set(shapes.type_sequence(msgs))), sorted(set(shapes.type_sequence(other))),
+                      shapes.history_shape(history))
     assert seen["fake"] == seen["real"]
 
 
 async def test_upload_and_view_match_real(real_server, fake_url, session):
-    import io
-
-    from PIL import Image
-
-    def png(color):
-        buf = io.BytesIO()
-        Image.new("RGB", (8, 8), color).save(buf, format="PNG")
-        return buf.getvalue()
-
     name = f"fidelity_{uuid.uuid4().hex[:8]}.png"
     results = {}
     for label, base in (("real", real_server), ("fake", fake_url)):
         out = []
-        for data, fields in ((png((1, 2, 3)), {}), (png((1, 2, 3)), {}), (png((9, 9, 9)), {}),
-                             (png((1, 2, 3)), {"subfolder": "fid_sub"})):
+        for data, fields in ((png_bytes((1, 2, 3)), {}), (png_bytes((1, 2, 3)), {}), (png_bytes((9, 9, 9)), {}),
+                             (png_bytes((1, 2, 3)), {"subfolder": "fid_sub"})):
             form = aiohttp.FormData()
             form.add_field("image", data, filename=name, content_type="image/png")
             for k, v in fields.items():
