@@ -1,4 +1,4 @@
-"""Orchestrator: the typed face of the core, and the only place that bridges threads.
+"""Orchestrator: the typed face of the core, and the only way into its loop from another thread.
 
 The asyncio loop and the pool live in one worker thread. Every public method may be
 called from any thread and none waits on the loop: reads (servers, jobs, node

@@ -2,7 +2,7 @@
 
 The asyncio loop and the pool live in one worker thread; this base of ``Orchestrator`` starts
 and stops it and holds the calls into it (``_call``, ``_run_coroutine``): the Orchestrator is the
-one place where the core bridges threads. Reads come from immutable snapshots the worker thread
+one way into the loop from another thread. Reads come from immutable snapshots the worker thread
 keeps up to date, one per change; events reach subscribers through a *dispatcher* of their
 choice — e.g. a GUI passes one that re-posts the call onto its own thread; the default runs the
 callback on the worker thread, so it must be quick.
