@@ -95,22 +95,30 @@ def render_section(num: int, name: str, r: dict[str, Any], section: Section | No
         lines += [f"- run {i}: {load_note(x.get('load'), cpus)}." for i, x in enumerate(reps, 1)]
     else:
         lines.append(f"Machine: {load_note(r.get('load'), cpus)}.")
-    lines += ["", f"Rerun: `{section.rerun}`"
-              + (f" (this result: `{r['command']}`)." if r.get("command") and r["command"] != section.rerun else "."), ""]
+    same = _without_env(r.get("command") or section.rerun) == _without_env(section.rerun)
+    lines += ["", f"Rerun: `{section.rerun}`" + ("." if same else f" (this result: `{r['command']}`)."), ""]
     return lines
 
 
+def _without_env(command: str) -> str:
+    """``command`` without leading ``VAR=value`` settings (they do not change what is measured)."""
+    words = command.split()
+    while words and "=" in words[0] and not words[0].startswith(("-", ".")):
+        words.pop(0)
+    return " ".join(words)
+
+
 def summary(results: dict[str, dict[str, Any]], order: list[str]) -> list[str]:
-    lines = ["| # | benchmark | goal met? | when |", "|---|---|---|---|"]
+    lines = ["| # | benchmark | goal met? | figures | when |", "|---|---|---|---|---|"]
     for num, name in enumerate(order, 1):
         sec = SECTIONS.get(name)
         if sec is None:
-            met = "no section"
+            met, why = "no section", ""
         else:
             v = sec.verdict(results[name])
-            met = "no threshold" if v.met is None else ("yes" if v.met else "**not met**")
+            met, why = "no threshold" if v.met is None else ("yes" if v.met else "**not met**"), v.why
         title = sec.title if sec else name
-        lines.append(f"| {num} | [{title}](#{anchor(num, title)}) | {met} | {results[name].get('when', '?')} |")
+        lines.append(f"| {num} | [{title}](#{anchor(num, title)}) | {met} | {why} | {results[name].get('when', '?')} |")
     return lines
 
 
