@@ -259,8 +259,9 @@ def gui_body(r: R) -> list[str]:
     lines = [GUI_METHOD, "",
              "| jobs done | run s | ticks | max stall | p99 stall | p50 stall | stalls > 50 ms | launch to window |",
              "|---|---|---|---|---|---|---|---|",
-             f"| {r['done']} of {r['jobs']} | {r['seconds']:.1f} | {r['ticks']} | **{r['max_stall_ms']} ms** "
-             f"(goal {goals.get('max_stall_ms', 50)}) | {r['p99_stall_ms']} ms | {r['p50_stall_ms']} ms | "
+             f"| {r.get('done', '?')} of {r.get('jobs', '?')} | {r.get('seconds', '?')} | {r.get('ticks', '?')} | "
+             f"**{r['max_stall_ms']} ms** (goal {goals.get('max_stall_ms', 50)}) | {r.get('p99_stall_ms', '?')} ms | "
+             f"{r.get('p50_stall_ms', '?')} ms | "
              f"{r.get('stalls_over_50ms', '?')} | **{launch.get('median', '?')} s** (goal {goals.get('launch_to_window_s', 3)}; "
              f"all {launch.get('all', '?')}) |"]
     if r.get("notes"):
