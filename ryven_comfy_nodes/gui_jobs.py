@@ -15,6 +15,7 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QTableWidget,
@@ -26,8 +27,14 @@ from qtpy.QtWidgets import (
 from comfy_backend import AttemptOutcome, JobSnapshot, JobState
 
 from .context import current_context
+from .gui_servers import BUTTON_STYLE, readable_header
 
 COLUMNS = ("node", "state", "server", "attempts", "queued s", "running s", "total s", "outputs", "error")
+HEADER_TIPS = ("the node (or batch label) that started the job", "the job's state", "the server it ran on (last)",
+               "every try: server, how it ended and why", "seconds waiting before the last try started",
+               "seconds running on the server", "seconds from submit to end", "files produced (hover a cell for names)",
+               "why the job failed")
+WIDTHS = {0: 140, 1: 80, 2: 70, 3: 320, 4: 60, 5: 60, 6: 50, 7: 50}
 ID_ROLE = Qt.UserRole + 2
 REFRESH_MS = 700
 ALL = "(all)"
@@ -83,8 +90,11 @@ class JobsPanel(QWidget):
         self.cancel_btn.clicked.connect(self.cancel_selected)
         self.retry_btn = QPushButton("Retry")
         self.retry_btn.clicked.connect(self.retry_selected)
-        for w in (self.server_box, self.state_box, self.node_filter, self.cancel_btn, self.retry_btn):
-            bar.addWidget(w)
+        self.cancel_btn.setStyleSheet(BUTTON_STYLE)
+        self.retry_btn.setStyleSheet(BUTTON_STYLE)
+        for part in (QLabel("Server"), self.server_box, QLabel("State"), self.state_box, QLabel("Node"),
+                     self.node_filter, self.cancel_btn, self.retry_btn):
+            bar.addWidget(part)
         lay.addLayout(bar)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -93,8 +103,7 @@ class JobsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        for c, w in enumerate((150, 75, 80, 330, 65, 70, 60, 60)):
-            self.table.setColumnWidth(c, w)
+        readable_header(self.table, WIDTHS, HEADER_TIPS)
         self.table.cellDoubleClicked.connect(lambda r, _c: self.select_job_node(r))
         lay.addWidget(self.table, 1)
         self._shown: list[JobSnapshot] = []

@@ -12,7 +12,9 @@ from qtpy.QtCore import QRect, Qt, QTimer, Signal
 from qtpy.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHeaderView,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableWidget,
@@ -25,12 +27,32 @@ from comfy_backend import Health, JobSnapshot, JobState, ServerSnapshot
 from .context import current_context
 from .gui_node import health_colour
 
-COLUMNS = ("", "server", "url", "tags", "version", "ours", "queue ours/others", "current job", "VRAM", "RAM",
-           "CPU", "GPU", "latency", "last error")
+COLUMNS = ("", "server", "url", "tags", "version", "jobs", "queue", "current job", "VRAM", "RAM", "CPU", "GPU",
+           "latency", "last error")
 C_LIGHT, C_NAME, C_URL, C_TAGS, C_VERSION, C_OURS, C_QUEUE, C_JOB, C_VRAM, C_RAM, C_CPU, C_GPU, C_LAT, C_ERR = range(14)
+#: what each column holds (the header's tooltip: short headers, the full meaning on hover)
+HEADER_TIPS = (
+    "health: green online, yellow degraded, red offline, grey disabled",
+    "the server's name and id", "the server's url", "the server's tags (targets of workflow nodes)",
+    "ComfyUI version", "our jobs on the server: in flight / max_concurrent",
+    "prompts in the server's queue: ours / others' (queued from its web UI or by other users)",
+    "the job running there: its node and progress (an offline server: when it was last seen)",
+    "VRAM used / total (a CPU server says so)", "RAM used / total",
+    "CPU use (needs the ryven_comfy agent on the server)", "GPU use (needs the ryven_comfy agent on the server)",
+    "latency of the last health check", "the server's last error",
+)
+#: the width each column wants (px); a header wider than that gets its own width (see ``readable_header``)
+WIDTHS = {C_LIGHT: 26, C_NAME: 140, C_URL: 160, C_TAGS: 80, C_VERSION: 60, C_OURS: 50, C_QUEUE: 64, C_JOB: 180,
+          C_VRAM: 100, C_RAM: 110, C_CPU: 50, C_GPU: 50, C_LAT: 64}
+#: headers and rows of our tables: Ryven's theme pads header sections by 20 px a side and makes them 35 px
+#: tall, which clipped every short column's header to a few letters and hid the third row of a short dock
+TABLE_STYLE = "QHeaderView::section{padding:0 4px;height:24px}"
+HEADER_PAD = 16
+#: the docks' tool bar buttons: the theme's are 34 px tall in 14 px capitals, too big for a short dock
+BUTTON_STYLE = "QPushButton{height:22px;min-height:22px;max-height:22px;padding:0 10px;font-size:12px}"  # the section's padding plus room for the separators
 BAR_COLUMNS = (C_JOB, C_VRAM, C_RAM, C_CPU, C_GPU)
 BAR_ROLE = Qt.UserRole + 1          # fraction 0..1 (None: no bar)
-GREY = QColor("#8a8a8a")
+GREY = QColor("#6b7280")  # offline rows: clearly dimmer than the theme's #9f9f9f text, still readable
 REFRESH_MS = 300
 _lights: dict[str, QIcon] = {}
 
@@ -64,7 +86,55 @@ def ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class BarDelegate(QStyledItemDelegate):
+def readable_header(table: QTableWidget, widths: dict[int, int], tips: tuple[str, ...] | list[str]) -> None:
+    """Make every header of ``table`` readable: compact sections, each column at least as wide as its
+    header's text (measured in upper case, as Ryven's theme shows headers), the full meaning in a tooltip,
+    and text elided with "…" when the user narrows a column."""
+    table.setStyleSheet(TABLE_STYLE)
+    header = table.horizontalHeader()
+    header.setTextElideMode(Qt.ElideRight)
+    header.setMinimumSectionSize(20)
+    fm = header.fontMetrics()
+    for c in range(table.columnCount()):
+        item = table.horizontalHeaderItem(c)
+        text = item.text() if item is not None else ""
+        if item is not None and c < len(tips):
+            item.setToolTip(tips[c])
+        need = fm.horizontalAdvance(text.upper()) + HEADER_PAD if text else 0
+        if c in widths or need:
+            table.setColumnWidth(c, max(widths.get(c, 0), need))
+
+
+class ForegroundDelegate(QStyledItemDelegate):
+    """Draws a cell's text in its own foreground colour (ForegroundRole).
+
+    Ryven's dark theme sets ``QTableView::item, QListView::item {color: …}``, and a style sheet's
+    item colour wins over the item's foreground: greyed offline rows and coloured notifications
+    all came out in the same grey. Cells without a foreground of their own are drawn as usual.
+    """
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Any) -> None:
+        brush = index.data(Qt.ForegroundRole)
+        if not isinstance(brush, QBrush) or brush.style() == Qt.NoBrush:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        margin = style.pixelMetric(QStyle.PM_FocusFrameHMargin, None, widget) + 1  # as Qt's own item text
+        text_rect = style.subElementRect(QStyle.SE_ItemViewItemText, opt, widget).adjusted(margin, 0, -margin, 0)
+        text, opt.text = opt.text, ""
+        style.drawControl(QStyle.CE_ItemViewItem, opt, painter, widget)  # background, selection, icon
+        painter.save()
+        painter.setPen(brush.color())
+        painter.setFont(opt.font)
+        lines = [opt.fontMetrics.elidedText(line, Qt.ElideRight, text_rect.width()) for line in text.split("\n")]
+        painter.drawText(text_rect, int(opt.displayAlignment), "\n".join(lines))
+        painter.restore()
+
+
+class BarDelegate(ForegroundDelegate):
     """Draws a cell's fraction (BAR_ROLE) as a bar behind its text."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Any) -> None:
@@ -96,16 +166,14 @@ class ServersTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setItemDelegate(ForegroundDelegate(self))
         delegate = BarDelegate(self)
         for c in BAR_COLUMNS:
             self.setItemDelegateForColumn(c, delegate)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setStretchLastSection(True)
-        for c, w in ((C_LIGHT, 24), (C_NAME, 150), (C_URL, 170), (C_TAGS, 80), (C_VERSION, 60), (C_OURS, 45),
-                     (C_QUEUE, 125), (C_JOB, 190), (C_VRAM, 110), (C_RAM, 110), (C_CPU, 55), (C_GPU, 55),
-                     (C_LAT, 60)):
-            self.setColumnWidth(c, w)
+        readable_header(self, WIDTHS, HEADER_TIPS)
         self.snaps: dict[str, ServerSnapshot] = {}
         self._rows: dict[str, int] = {}
         self._dirty = True
@@ -200,13 +268,14 @@ class ServersTable(QTableWidget):
         self._cell(r, C_VERSION, s.comfyui_version or "-", grey=grey)
         if not up:
             # No stale figures: an offline row says when the server was last seen, and nothing else.
+            # (in the wide current-job column: in the queue column it was cut to "last see…")
             if s.health is Health.OFFLINE:
                 seen = "never seen" if s.last_heartbeat is None else f"last seen {ago(now - s.last_heartbeat)} ago"
             else:
                 seen = s.health.value
             self._cell(r, C_OURS, f"{s.in_flight}" if s.in_flight else "-", grey=True)
-            self._cell(r, C_QUEUE, seen, grey=True)
-            for c in (C_JOB, C_VRAM, C_RAM, C_CPU, C_GPU, C_LAT):
+            self._cell(r, C_JOB, seen, grey=True)
+            for c in (C_QUEUE, C_VRAM, C_RAM, C_CPU, C_GPU, C_LAT):
                 self._cell(r, c, "-", grey=True)
             self._cell(r, C_ERR, s.last_error or "", grey=True)
             return

@@ -100,7 +100,7 @@ def docks(fleet, qtbot):
 
 def test_rows_colours_charts_jobs_attempts_and_offline(fleet, docks, qtbot):
     from ryven_comfy_nodes.gui_node import health_colour
-    from ryven_comfy_nodes.gui_servers import BAR_ROLE, C_CPU, C_LIGHT, C_NAME, C_QUEUE, C_VRAM
+    from ryven_comfy_nodes.gui_servers import BAR_ROLE, C_CPU, C_JOB, C_LIGHT, C_NAME, C_QUEUE, C_VRAM, GREY
 
     orch, table = fleet["orch"], docks["servers"].table
     foreign_prompt(fleet["urls"][0])
@@ -130,9 +130,9 @@ def test_rows_colours_charts_jobs_attempts_and_offline(fleet, docks, qtbot):
     assert moved and all(j.attempts[-1].server == "s8" for j in moved)
     # the victim's row greys out and says when it was last seen, without stale figures
     r = next(r for r in range(10) if table.item(r, C_NAME).text() == "Victim box (victim)")
-    qtbot.waitUntil(lambda: "last seen" in table.item(r, C_QUEUE).text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "last seen" in table.item(r, C_JOB).text(), timeout=30_000)
     assert table.item(r, C_VRAM).text() == "-"
-    assert table.item(r, C_NAME).foreground().color().name() == "#8a8a8a"
+    assert table.item(r, C_NAME).foreground().color().name() == GREY.name()
     # the jobs dock lists every job with the attempt that was moved
     jobs = docks["jobs"]
     jobs.refresh(force=True)
