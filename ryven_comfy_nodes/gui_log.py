@@ -76,6 +76,8 @@ class LogPanel(QWidget):
         self.text.setReadOnly(True)
         self.text.setMaximumBlockCount(KEEP)
         self.text.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.text.setPlaceholderText("Nothing logged at this level yet. Server state changes, retries and failures "
+                                     "are logged here; choose 'debug' to see everything.")
         lay.addWidget(self.text, 1)
         self.lines: deque[Line] = deque(maxlen=KEEP)
         self.logger = logger or logging.getLogger()

@@ -10,14 +10,21 @@ import time
 from typing import Any
 
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor
+from qtpy.QtGui import QColor, QPainter
 from qtpy.QtWidgets import QDockWidget, QListWidget, QListWidgetItem
 
 from comfy_backend import Health, JobEvent, JobState, ServerSnapshot
 
+from .gui_servers import ForegroundDelegate
+
 log = logging.getLogger(__name__)
 _COLOURS = {"error": "#f87171", "warning": "#fbbf24", "info": "#d1d5db", "ok": "#4ade80"}
 MAX_ITEMS = 500
+#: the list on the editor's dark theme (whose list background came out white, the light texts unreadable)
+LIST_STYLE = ("QListWidget{background:#1e242a;border:none;padding:2px}"
+              "QListWidget::item{padding:2px 4px;min-height:0}")
+EMPTY_TEXT = ("No notifications yet. A server going offline or coming back, a job retried on another server "
+              "and a failure are listed here, newest first, with the time.")
 
 
 class Notifications(QListWidget):
@@ -31,6 +38,17 @@ class Notifications(QListWidget):
         self._attempts: dict[str, int] = {}
         self._failed: set[str] = set()
         self.setWordWrap(True)
+        self.setStyleSheet(LIST_STYLE)
+        self.setItemDelegate(ForegroundDelegate(self))  # each line in its level's colour, whatever the theme says
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        if self.count() == 0:  # an empty list says what will appear in it
+            p = QPainter(self.viewport())
+            p.setPen(QColor("#9ca3af"))
+            p.drawText(self.viewport().rect().adjusted(12, 8, -12, -8), int(Qt.AlignCenter | Qt.TextWordWrap),
+                       EMPTY_TEXT)
+            p.end()
 
     def notify(self, level: str, text: str) -> None:
         """Add a notification (level: error, warning, info, ok)."""
