@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QGraphicsTextItem, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from comfy_backend import MetricsSeries
 
 from .context import current_context
+from .gui_servers import BUTTON_STYLE
 from .threads import when_done
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,20 @@ CHARTS: dict[str, list[tuple[str, float, str]]] = {
 }
 #: how the pool total of a figure is formed from the servers' figures
 MEAN_FIELDS = {"mean_run_seconds", "queue_wait_seconds", "cpu_percent", "gpu_percent"}
+#: what an empty chart says (no finite value of any of its figures in the window)
+EMPTY_TEXT = {
+    "jobs / min": "no job finished in this window yet",
+    "mean processing s / job": "no processing times in this window yet",
+    "submit → start s": "no start delays in this window yet",
+    "queue: ours — others ┄": "no queue samples from the servers yet",
+    "GiB: VRAM — RAM ┄": "no memory figures from the servers yet",
+    "use %: CPU — GPU ┄": "no CPU or GPU figures: the servers need the ryven_comfy agent (README, Monitoring)",
+}
+#: the charts' grid by the panel's shape: a short, wide dock (the editor's bottom tabs) gets one row
+#: of six, a taller one two rows of three, a narrow one three rows of two
+WIDE_RATIO, SQUARE_RATIO = 3.5, 1.0
+#: below this height per row the x axis label ("min ago") is left out (the toolbar says it)
+AXIS_LABEL_MIN_ROW_PX = 200
 FIELDS = sorted({f for lines in CHARTS.values() for f, _, _ in lines})
 WINDOWS = {"5 min": 300.0, "15 min": 900.0, "60 min": 3600.0}
 KEEP_S = 3600.0
@@ -113,26 +128,39 @@ class ChartsPanel(QWidget):
         self.window_box.addItems(list(WINDOWS))
         self.window_box.currentIndexChanged.connect(lambda _: self.redraw())
         bar.addWidget(self.window_box)
-        self.pause = QCheckBox("Pause")
+        # a checkable button, not a check box: the theme draws an unchecked box nearly invisible
+        self.pause = QPushButton("Pause")
+        self.pause.setCheckable(True)
+        self.pause.setToolTip("stop updating the charts (samples are still collected)")
+        self.pause.setStyleSheet(BUTTON_STYLE)
+        self.pause.toggled.connect(self._paused)
         bar.addWidget(self.pause)
         bar.addWidget(QLabel("Highlight"))
         self.highlight_box = QComboBox()
         self.highlight_box.addItem("(none)")
         self.highlight_box.currentIndexChanged.connect(lambda _: self.redraw())
         bar.addWidget(self.highlight_box)
-        self.readout = QLabel("")
+        self.readout = QLabel("x axis: minutes ago · hover a chart for every server's value")
+        self.readout.setMinimumWidth(50)  # a long read-out is cut, never widens the window
         bar.addWidget(self.readout, 1)
         lay.addLayout(bar)
         self.view = pg.GraphicsLayoutWidget()
         lay.addWidget(self.view, 1)
         self.plots: dict[str, Any] = {}
-        for i, title in enumerate(CHARTS):
-            plot = self.view.addPlot(row=i // 3, col=i % 3, title=title)
+        self.empty: dict[str, QGraphicsTextItem] = {}  # chart -> the text saying why it is empty
+        self._seen: dict[str, bool] = {}  # chart -> a finite value drawn in the redraw in progress
+        self.columns = 0
+        for title in CHARTS:
+            plot = pg.PlotItem(title=title)
+            plot.setTitle(title, size="9pt")
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMenuEnabled(False)
             plot.getAxis("bottom").setLabel("min ago")
             plot.setClipToView(True)
             self.plots[title] = plot
+            self.empty[title] = self._empty_text(plot, EMPTY_TEXT[title])
+        self._arrange()
+        for title, plot in self.plots.items():
             plot.scene().sigMouseMoved.connect(lambda pos, p=plot, t=title: self._hover(p, t, pos))
         self.curves: dict[tuple[str, str, str], Any] = {}  # (chart, field, server) -> curve
         self._style: dict[tuple[str, str, str], tuple[str, str]] = {}  # curve key -> (line style, colour)
@@ -147,6 +175,50 @@ class ChartsPanel(QWidget):
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.fetch)
         self.timer.start(REFRESH_MS)
+
+    # -- layout ----------------------------------------------------------------------
+    @staticmethod
+    def _empty_text(plot: Any, text: str) -> QGraphicsTextItem:
+        """A centred grey note inside ``plot``'s view box (pixel coordinates: it never moves with the data)."""
+        item = QGraphicsTextItem(plot.vb)
+        item.setDefaultTextColor(pg.mkColor("#9ca3af"))
+        item.setHtml(f'<div align="center">{text}</div>')
+
+        def place() -> None:
+            r = plot.vb.rect()
+            item.setTextWidth(max(r.width() - 16, 60))
+            h = item.boundingRect().height()
+            item.setPos(r.left() + 8, r.top() + max((r.height() - h) / 2, 0))
+
+        plot.vb.sigResized.connect(lambda *_: place())
+        place()
+        return item
+
+    def _arrange(self) -> None:
+        """Lay the charts out in the grid that suits the panel's shape (only when that grid changes)."""
+        w, h = max(self.view.width(), 1), max(self.view.height(), 1)
+        columns = 6 if w / h >= WIDE_RATIO else 3 if w / h >= SQUARE_RATIO else 2
+        rows = -(-len(CHARTS) // columns)
+        for plot in self.plots.values():
+            plot.getAxis("bottom").showLabel(h / rows >= AXIS_LABEL_MIN_ROW_PX)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        layout = self.view.ci
+        for plot in self.plots.values():
+            if plot in layout.items:
+                layout.removeItem(plot)
+        for i, plot in enumerate(self.plots.values()):
+            layout.addItem(plot, row=i // columns, col=i % columns)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
+    def _paused(self, paused: bool) -> None:
+        self.pause.setText("Paused: resume" if paused else "Pause")
+        if not paused:
+            self.fetch()
 
     # -- data ------------------------------------------------------------------------
     def fetch(self) -> None:
@@ -200,6 +272,7 @@ class ChartsPanel(QWidget):
             for key, curve in self.curves.items():
                 curve.setPen(self._pen(key[2], self._style[key]))
         self._now = time.time()
+        self._seen = dict.fromkeys(CHARTS, False)
         self._todo = [(title, line, i, sid) for title, lines in CHARTS.items() for line in lines
                       for i, sid in enumerate([*servers, POOL])]
         if not self._drawing:
@@ -233,9 +306,13 @@ class ChartsPanel(QWidget):
         xs, ys = self.store.pool(field, start, now) if sid == POOL else self.store.window(sid, field, start)
         curve = self._curve(plot, title, field, sid, i, style)
         curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
+        if len(ys) and np.isfinite(ys).any():
+            self._seen[title] = True
         if sid == POOL:
             plot.setXRange((start - now) / 60.0, 0, padding=0)
             self.draws += 1
+            if line == CHARTS[title][-1]:  # the chart's last curve: say so when nothing was drawn
+                self.empty[title].setVisible(not self._seen.get(title, False))
 
     def _pen(self, sid: str, style_colour: tuple[str, str]) -> Any:
         style, colour = style_colour

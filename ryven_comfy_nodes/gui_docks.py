@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QDockWidget, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from comfy_backend import ServerSnapshot, atomic_write_text
@@ -24,11 +24,13 @@ from .gui_charts import ChartsPanel
 from .gui_jobs import JobsPanel
 from .gui_log import LogPanel
 from .gui_manage_servers import ServerManager
-from .gui_servers import ServersTable
+from .gui_servers import BUTTON_STYLE, ServersTable
 from .qt_dispatch import QtDispatcher
 from .threads import when_done
 
 log = logging.getLogger(__name__)
+#: the charts dock's height while it is the raised tab (px): six charts readable in one row
+CHARTS_HEIGHT = 300
 SAMPLE_KEYS = ("t", "queue_ours", "queue_others", "in_flight", "latency_ms", "vram_used", "vram_total", "ram_used",
                "ram_total", "cpu_percent", "gpu_percent")
 
@@ -64,6 +66,7 @@ class ServersPanel(QWidget):
                            ("Remove", self._remove), ("Export metrics…", self._export),
                            ("Open web UI", lambda: gui_webui.open_selected(self.table.selected_id()))):
             b = QPushButton(name)
+            b.setStyleSheet(BUTTON_STYLE)
             b.clicked.connect(lambda _=False, f=slot: f())
             bar.addWidget(b)
             self.buttons[name] = b
@@ -165,6 +168,50 @@ def _dock(main_window: Any, title: str, name: str, widget: QWidget) -> QDockWidg
     return dock
 
 
+def grow_while_raised(main_window: Any, dock: QDockWidget, height: int) -> None:
+    """While ``dock`` is the raised tab of a docked area shorter than ``height``, the area is about
+    ``height`` tall; when another tab is raised it goes back to its height (unless the user resized
+    it meanwhile). The charts need it: in the editor's compact bottom area (~150 px) six charts were
+    a sliver each.
+    """
+    grown: dict[str, int] = {}
+
+    def resize(h: int) -> bool:
+        """Resize the area through its raised tab (resizing a hidden tab does nothing)."""
+        try:
+            if dock.isFloating() or main_window.dockWidgetArea(dock) == Qt.NoDockWidgetArea:
+                return False
+            raised = [d for d in [dock, *main_window.tabifiedDockWidgets(dock)] if not d.visibleRegion().isEmpty()]
+            if raised:
+                main_window.resizeDocks(raised[:1], [h], Qt.Vertical)  # applied on the next layout pass
+                return True
+        except RuntimeError:  # the window is being deleted
+            pass
+        return False
+
+    def grew(before: int) -> None:
+        if dock.height() > before:
+            grown.update(before=before, to=dock.height())
+
+    def grow() -> None:
+        before = dock.height()
+        if resize(height):
+            QTimer.singleShot(0, lambda: QTimer.singleShot(0, lambda: grew(before)))  # after the layout pass
+
+    def changed(visible: bool) -> None:
+        if dock.isFloating():
+            return
+        if visible and dock.height() < height:
+            QTimer.singleShot(0, grow)
+        elif not visible and grown:
+            before, to = grown.pop("before"), grown.pop("to")
+            if abs(dock.height() - to) <= 8:  # not resized by hand meanwhile
+                # resizeDocks sizes the area, a bit more than the dock: ask as much more as growing took
+                QTimer.singleShot(0, lambda: resize(before + height - to))
+
+    dock.visibilityChanged.connect(changed)
+
+
 def create_docks(main_window: Any, ctx: AppContext | None = None) -> list[QDockWidget]:
     """The monitoring docks (servers, charts, jobs, log), not yet placed in ``main_window``.
 
@@ -177,12 +224,14 @@ def create_docks(main_window: Any, ctx: AppContext | None = None) -> list[QDockW
     servers.table.server_clicked.connect(charts.set_highlight)
     jobs = JobsPanel(select_node=lambda node: select_node_on_canvas(main_window, node))
     log_panel = LogPanel(ctx.post if ctx is not None else QtDispatcher().post)
-    return [
+    made = [  # in this order: the editor tabs them as they were created
         _dock(main_window, "ComfyUI servers", "ryven_comfy_servers_dock", servers),
         _dock(main_window, "ComfyUI charts", "ryven_comfy_charts_dock", charts),
         _dock(main_window, "ComfyUI jobs", "ryven_comfy_jobs_dock", jobs),
         _dock(main_window, "ComfyUI log", "ryven_comfy_log_dock", log_panel),
     ]
+    grow_while_raised(main_window, made[1], CHARTS_HEIGHT)
+    return made
 
 
 def servers_with_charts(ctx: AppContext | None = None) -> QSplitter:
