@@ -11,12 +11,14 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -32,6 +34,7 @@ from .threads import when_done
 
 log = logging.getLogger(__name__)
 AUTH_KINDS = ("none", "bearer", "basic")
+DIALOG_WIDTH = 520  # a url, an env var name or a file path fits without scrolling the field
 
 
 def config_error_text(exc: ValidationError) -> str:
@@ -74,16 +77,35 @@ class ServerDialog(QDialog):
                          ("auth", self.auth_box), ("secret env var", self.secret_env),
                          ("secret file", self.secret_file), ("user (basic)", self.user_edit)):
             form.addRow(label, w)
+        self.url_edit.setPlaceholderText("http://host:8188")
+        self.tags_edit.setPlaceholderText("comma separated, e.g. sdxl, flux")
         self.test_btn = QPushButton("Test connection")
         self.test_btn.clicked.connect(self.test)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_btn)
+        test_row.addStretch(1)
+        form.addRow(test_row)  # the whole width: in the label column the button made the fields narrow
         self.result = QLabel("")
         self.result.setWordWrap(True)
-        form.addRow(self.test_btn, self.result)
+        self.result.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        form.addRow(self.result)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.setMinimumWidth(DIALOG_WIDTH)
         self.server: ServerConfig | None = None
+
+    def showEvent(self, event: Any) -> None:
+        """Centred over the editor's window (not over the dock it was opened from)."""
+        super().showEvent(event)
+        parent = self.parentWidget()
+        if parent is not None:
+            self.adjustSize()
+            frame = self.frameGeometry()
+            frame.moveCenter(parent.window().frameGeometry().center())
+            self.move(frame.topLeft())
 
     def build(self) -> ServerConfig:
         """The server as entered; ValidationError when a field is wrong."""
