@@ -2,7 +2,7 @@
 and after the nodes were given the size of a run's results: run in its own process by
 test_example_layout (Ryven's main window is one per process), and by hand to look at them.
 
-    python -m tests.ryven.layout_app PROJECT... [--size 1600x1000] [--screenshots DIR]
+    python -m tests.ryven.layout_app PROJECT... [--size 1600x1000] [--screenshots DIR] [--docks]
 
 Nothing is run: the results are simulated through the nodes' own state methods (the ones the flow
 runner calls), so every node grows as after a real run:
@@ -13,7 +13,8 @@ runner calls), so every node grows as after a real run:
   Save outputs blocked.
 
 Prints one JSON line ``{"scene": [x, y, w, h], "projects": {NAME: {STATE: [[title, x, y, w, h], …]}}}``
-(scene rectangles of the node items); exit 0.
+(scene rectangles of the node items); with ``--docks`` also ``"docks": [[raised dock, its height], …]``
+as the servers, charts and jobs tabs are raised in turn; exit 0.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def main() -> int:
     ap.add_argument("projects", nargs="+")
     ap.add_argument("--size", default="1600x1000")
     ap.add_argument("--screenshots", help="a folder: one PNG per project and state")
+    ap.add_argument("--docks", action="store_true", help="also the bottom tabs' heights as they are raised")
     args = ap.parse_args()
     os.environ["QT_API"] = "pyside6"
     os.environ.setdefault("RYVEN_COMFY_EDITOR_SETTINGS", "none")
@@ -84,6 +86,16 @@ def main() -> int:
                 pump(0.3)
                 editor.grab().save(str(Path(args.screenshots) / f"{project.name.split('.')[0]}-{state}.png"))
         out["projects"][project.name] = found
+    if args.docks:
+        from qtpy.QtWidgets import QDockWidget
+
+        docks = {d.objectName(): d for d in editor.findChildren(QDockWidget)}
+        out["docks"] = []
+        for name in ("servers", "charts", "jobs", "charts", "servers"):
+            dock = docks[f"ryven_comfy_{name}_dock"]
+            dock.raise_()
+            pump(0.5)
+            out["docks"].append([name, dock.height()])
     print(json.dumps(out), flush=True)
     editor._ryven_comfy["close_guard"].ask = False
     if ctx is not None:
