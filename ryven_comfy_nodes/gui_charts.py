@@ -7,6 +7,7 @@ each curve is cut to the chosen window and thinned to at most ``MAX_POINTS`` poi
 from __future__ import annotations
 
 import bisect
+import html
 import logging
 import time
 from typing import Any
@@ -140,6 +141,12 @@ class ChartsPanel(QWidget):
         self.highlight_box.addItem("(none)")
         self.highlight_box.currentIndexChanged.connect(lambda _: self.redraw())
         bar.addWidget(self.highlight_box)
+        self.legend = QLabel("")  # which colour is which server
+        self.legend.setToolTip("line colours; click a line (or a server's row) to highlight that server")
+        self.legend.setMinimumWidth(50)  # ten servers' names are cut rather than widen the window
+        self.legend.setStyleSheet("QLabel{background:#000;padding:1px 6px;border-radius:3px}")  # as on the plots
+        bar.addWidget(self.legend)
+        self._legend_for: list[str] = []
         self.readout = QLabel("x axis: minutes ago · hover a chart for every server's value")
         self.readout.setMinimumWidth(50)  # a long read-out is cut, never widens the window
         bar.addWidget(self.readout, 1)
@@ -266,6 +273,10 @@ class ChartsPanel(QWidget):
         for sid in servers:
             if self.highlight_box.findText(sid) < 0:
                 self.highlight_box.addItem(sid)
+        if servers != self._legend_for:
+            self._legend_for = list(servers)
+            self.legend.setText(" ".join(f'<span style="color:{PENS[i % len(PENS)]}">■ {html.escape(sid)}</span>'
+                                         for i, sid in enumerate(servers)) + ' <span style="color:#e5e5e5">■ pool</span>')
         highlight = self.highlight_box.currentText() if self.highlight_box.currentIndex() > 0 else None
         if highlight != self.highlight:
             self.highlight = highlight
@@ -308,6 +319,7 @@ class ChartsPanel(QWidget):
         curve.setData((xs - now) / 60.0, ys * scale, connect="finite")
         if len(ys) and np.isfinite(ys).any():
             self._seen[title] = True
+            self.empty[title].setVisible(False)  # at once: a line drawn over "no figures" reads as a lie
         if sid == POOL:
             plot.setXRange((start - now) / 60.0, 0, padding=0)
             self.draws += 1

@@ -128,6 +128,7 @@ def test_empty_charts_say_why_and_hide_it_once_drawn(qapp, qtbot):
     panel._got({"s0": {"jobs_per_minute": [(now - 5, 1.0), (now, 2.0)]}})
     qtbot.waitUntil(lambda: not panel.drawing and panel.draws > 0, timeout=10_000)
     assert not panel.empty["jobs / min"].isVisible()
+    assert "s0" in panel.legend.text() and "pool" in panel.legend.text()  # which colour is which server
     assert panel.empty["GiB: VRAM — RAM ┄"].isVisible()
     panel.resize(1200, 700)
     qtbot.waitUntil(lambda: panel.columns == 3)  # the README's picture: two rows of three
