@@ -55,6 +55,9 @@ def main() -> None:
     charts = widget.widget(1)
     charts.fetch()
     pump(1.0)
+    charts.timer.stop()  # no new redraw: the one in progress (one curve per turn of the event loop) ends
+    while charts.drawing:
+        pump(0.1)
     more = handles
     out = REPO / "docs" / "screenshot-monitoring.png"
     widget.grab().save(str(out))
