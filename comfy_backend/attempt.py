@@ -45,6 +45,7 @@ class AttemptRunner:
         on_update: Callable[[str], None],
         store_blob: Callable[[OutputRef, bytes], None],
         on_preview: Callable[[str, WsImage], None] | None = None,
+        front: bool = False,
     ) -> None:
         self.job = job
         self.server = server
@@ -55,6 +56,7 @@ class AttemptRunner:
         self.on_update = on_update
         self.store_blob = store_blob
         self.on_preview = on_preview
+        self.front = front  # submitted ahead of the server's waiting prompts (see pool_attempts)
         self.submitted_at = 0.0
 
     async def run(self) -> list[OutputRef]:
@@ -69,7 +71,8 @@ class AttemptRunner:
             # A retryable failure from here on (even a lost answer to this POST, although the
             # server queued the prompt) makes the pool withdraw our prompt_id there.
             # Guarded: a server that stops answering mid-POST is left as soon as it is offline.
-            await self._guarded(self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data))
+            await self._guarded(self.client.submit(prompt, prompt_id=pid, extra_data=self.job.spec.extra_data,
+                                                  front=self.front))
             outcome = await self._wait(tracker)
             entry = await self._history(pid)
         finally:
@@ -110,7 +113,7 @@ class AttemptRunner:
                 raise err from None
             self.store_blob(ref, data)
 
-    async def _guarded(self, coro: Any) -> Any:
+    async def _guarded(self, coro: Any, *, cancellable: bool = True) -> Any:
         """Await ``coro`` unless the job is cancelled or its server goes offline meanwhile."""
         task = asyncio.ensure_future(coro)
         try:
@@ -119,7 +122,7 @@ class AttemptRunner:
                 done, _ = await asyncio.wait((task,), timeout=_GUARD_TICK_S)
                 if done:
                     return task.result()
-                if self.job.cancel_requested:
+                if cancellable and self.job.cancel_requested:
                     raise JobCancelled("cancelled")
                 if self.server.health is Health.OFFLINE:
                     raise ConnectionLost(f"server '{self.server.id}' went offline", server=self.server.id)
@@ -234,7 +237,9 @@ class AttemptRunner:
 
     async def _bounded(self, coro: Any, what: str) -> Any:
         try:
-            return await asyncio.wait_for(coro, POLL_TIMEOUT_S)
+            # Left as soon as the server is offline too: the job (and the withdrawal of its prompt)
+            # must not wait out this timeout on a hung server. A cancel is handled by ``_wait``.
+            return await asyncio.wait_for(self._guarded(coro, cancellable=False), POLL_TIMEOUT_S)
         except TimeoutError:
             raise RequestTimeout(f"server '{self.server.id}' did not answer {what} within {POLL_TIMEOUT_S:g} s",
                                  server=self.server.id) from None

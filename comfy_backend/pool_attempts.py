@@ -44,6 +44,10 @@ class PoolAttempts(PoolState):
             on_update=lambda kind: self._job_changed(job, kind),
             store_blob=self._store_blob,
             on_preview=lambda jid, img: self._emit(PreviewEvent(jid, img.node_id, img.mime, img.data)),
+            # A job retried after failing elsewhere (e.g. its server hung) has waited longest: it
+            # goes ahead of our own prompts waiting there, not behind them (a failover took one
+            # job's length longer). Never ahead of other users' prompts.
+            front=len(job.attempts) > 1 and server.foreign == 0,
         )
         try:
             outputs = await runner.run()

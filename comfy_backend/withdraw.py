@@ -2,12 +2,17 @@
 
 When a job leaves a server without a result (the server hung, dropped off, or the job
 stalled there), its prompt may still sit in that server's queue and run when the server
-comes back, for nobody. Each such prompt is withdrawn: ``POST /queue {"delete": [id]}``
-then a targeted ``POST /interrupt {"prompt_id": id}``. The requests are sent at once with
-a long timeout, so a server that is only stopped (SIGSTOP) finds them waiting in its socket
-buffers and handles them as soon as it resumes, before its worker picks the next prompt;
-a server that does not answer at all is asked again every second, for up to
-``WITHDRAW_TTL`` seconds. Once withdrawn, the server's ``/queue`` and ``/history`` tell
+comes back, for nobody. Each such prompt is withdrawn with a targeted
+``POST /interrupt {"prompt_id": id}`` and ``POST /queue {"delete": [id]}``, both sent at
+once, the interrupt first, each on a connection of its own and with a long timeout: a
+server that is only stopped (SIGSTOP) finds both waiting in its listen backlog and handles
+them in its first turns after it resumes. Neither waits for the other's answer: that round
+trip, on a loaded machine tens of milliseconds, is enough for a prompt that was running at
+the stop to pass its next node boundary, where ComfyUI's executor checks the interrupt flag
+(``execution.py``: ``before_node_execution`` before each node). A node already executing
+when the server stopped runs to its end; if it is the prompt's last, the prompt completes
+(a duplicate execution no one can prevent from outside). A server that does not answer at
+all is asked again every second, for up to ``WITHDRAW_TTL`` seconds. Once withdrawn, the server's ``/queue`` and ``/history`` tell
 what happened to the prompt: withdrawn before it ran, interrupted, or executed anyway (a
 duplicate execution, which is logged and reported to the job's attempt).
 """
@@ -71,10 +76,11 @@ class Withdrawals:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def abandon(self, job_id: str, prompt_id: str) -> None:
-        """Start withdrawing ``prompt_id`` (idempotent)."""
+        """Start withdrawing ``prompt_id`` (idempotent); its requests leave on the next loop turn."""
         if prompt_id in self.pending:
             return
         self.pending[prompt_id] = job_id
+        log.debug("server %s: withdrawing abandoned prompt %s of job %s", self.client.id, prompt_id, job_id)
         task = asyncio.create_task(self._withdraw(job_id, prompt_id), name=f"withdraw:{self.client.id}:{prompt_id[:8]}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -89,9 +95,7 @@ class Withdrawals:
         try:
             while True:
                 try:
-                    await self.client.request("POST", "/queue", json_body={"delete": [prompt_id]}, timeout=_REQUEST_TIMEOUT)
-                    await self.client.request("POST", "/interrupt", json_body={"prompt_id": prompt_id},
-                                              timeout=_REQUEST_TIMEOUT)
+                    await self._ask(prompt_id)
                     break
                 except ServerError as exc:
                     if time.monotonic() > deadline:
@@ -109,6 +113,28 @@ class Withdrawals:
             log.info("server %s: abandoned prompt %s of job %s: %s", self.client.id, prompt_id, job_id, what)
         self._report(job_id, prompt_id, what, executed)
 
+    async def _ask(self, prompt_id: str) -> None:
+        """Send the targeted interrupt and the queue delete together; raise if either failed.
+
+        The interrupt's task is created first, so its connection is opened (and queued in a
+        stopped server's backlog) first; both are in flight before either is answered.
+        """
+        sent = time.monotonic()
+        results = await asyncio.gather(
+            self._post(prompt_id, "/interrupt", {"prompt_id": prompt_id}, sent),
+            self._post(prompt_id, "/queue", {"delete": [prompt_id]}, sent),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _post(self, prompt_id: str, path: str, body: dict[str, Any], sent: float) -> None:
+        await self.client.request("POST", path, json_body=body, timeout=_REQUEST_TIMEOUT)
+        # Timings for the record: on a resumed server, how long its answers took to come back.
+        log.debug("server %s: withdrawing %s: %s answered %.3f s after it was sent",
+                  self.client.id, prompt_id, path, time.monotonic() - sent)
+
     async def _fate(self, prompt_id: str) -> tuple[str, bool]:
         """Wait until the prompt is out of the server's queue, then read its history."""
         end = time.monotonic() + _SETTLE_TTL
@@ -118,8 +144,7 @@ class Withdrawals:
                 break
             # Still there (a late POST of ours may have queued it after the delete, or it runs and
             # the interrupt acts only at the next node boundary): ask again meanwhile.
-            await self.client.request("POST", "/queue", json_body={"delete": [prompt_id]}, timeout=_REQUEST_TIMEOUT)
-            await self.client.request("POST", "/interrupt", json_body={"prompt_id": prompt_id}, timeout=_REQUEST_TIMEOUT)
+            await self._ask(prompt_id)
             await asyncio.sleep(_RETRY_S)
         body = await self.client.request("GET", f"/history/{prompt_id}", timeout=_REQUEST_TIMEOUT)
         return describe_history(body.get(prompt_id) if isinstance(body, dict) else None)
