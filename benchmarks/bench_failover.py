@@ -11,7 +11,9 @@ Run: ``.venv/bin/python -m benchmarks.bench_failover [--jobs 100]``.
 (20) and then lets it go on (SIGCONT). Measured: seconds until the pool marks it offline
 and until each of its jobs finished elsewhere; then, from every server's /history, how
 many times each job's prompts executed successfully (target: exactly once each, 0 lost,
-0 duplicated), and what became of the abandoned prompts (withdrawn / interrupted / ran).
+0 duplicated), and what became of the abandoned prompts (withdrawn / interrupted / ran), with the
+node each was last heard in before the stop: a prompt stopped in its last node (SaveImage) completes
+when the server resumes, whatever is sent to it (ComfyUI checks an interrupt only between nodes).
 """
 from __future__ import annotations
 
@@ -126,6 +128,26 @@ async def successful_executions(pool: ServerPool, prompt_ids: list[str]) -> dict
     return counts
 
 
+async def abandoned_details(server: Any, at_stop: dict[str, tuple[str, str, str | None]],
+                            wall_resume: float) -> list[dict[str, Any]]:
+    """Per prompt on the stopped server: its state and node as last heard before the stop, and
+    from its history how it ended, in seconds after the resume (a prompt whose last node was
+    already executing at the stop cannot be interrupted: it completes within moments)."""
+    out = []
+    for prompt_id, (label, state, node) in at_stop.items():
+        entry = await server.client.history(prompt_id)
+        status = (entry or {}).get("status") or {}
+        ended = None
+        for name, data in status.get("messages") or []:
+            if name in ("execution_success", "execution_interrupted", "execution_error"):
+                ended = {"how": name, "node": data.get("node_type"),
+                         "s_after_resume": round(data.get("timestamp", 0) / 1000 - wall_resume, 3)}
+        # Node "3" (SaveImage) is the prompt's last: once it executes nothing can stop the prompt.
+        out.append({"job": label, "state_at_stop": state, "node_at_stop": node, "in_last_node_at_stop": node == "3",
+                    "ended": ended})
+    return out
+
+
 async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> dict[str, Any]:
     cfg = parse_servers_config({
         "servers": [{"id": f"s{i}", "url": u} for i, u in enumerate(urls)],
@@ -144,6 +166,8 @@ async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> 
         pid = next(s["pid"] for s in local_servers_status(state) if s["index"] == int(victim[1:]))
         signal_group(pid, signal.SIGSTOP)
         t_stop = time.monotonic()
+        # What we had heard of each prompt there (messages lag a little behind the server).
+        at_stop = {j.attempts[-1].prompt_id: (j.label, j.state.value, j.progress.node) for j in on_victim}
         detected = None
         recover: list[float] = []
         try:
@@ -158,6 +182,7 @@ async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> 
                 await asyncio.sleep(0.05)
         finally:
             signal_group(pid, signal.SIGCONT)
+            wall_resume = time.time()
         snaps = [await j.future for j in jobs]
         total = time.monotonic() - t0
         # Let the resumed server settle (abandoned prompts withdrawn, or run), then count.
@@ -167,6 +192,7 @@ async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> 
         prompt_ids = [a.prompt_id for s in snaps for a in s.attempts]
         counts = await successful_executions(pool, prompt_ids)
         per_job = [sum(counts[a.prompt_id] for a in s.attempts) for s in snaps]
+        abandoned = await abandoned_details(pool.servers[victim], at_stop, wall_resume)
         fates: dict[str, int] = {}
         for j in jobs:
             for a in j.attempts:
@@ -182,7 +208,10 @@ async def run_hang(urls: list[str], state: Path, n_jobs: int, hang_s: float) -> 
                        "max": max(recover) if recover else None},
         "executions": sum(per_job), "lost": sum(1 for s in snaps if s.state is not JobState.SUCCEEDED),
         "not_executed": sum(1 for n in per_job if n == 0), "duplicated_executions": sum(n - 1 for n in per_job if n > 1),
-        "abandoned_prompts": fates, "retried_jobs": sum(1 for s in snaps if len(s.attempts) > 1),
+        "abandoned_prompts": fates, "abandoned_details": abandoned,
+        "duplicates_in_last_node_at_stop": sum(1 for a in abandoned if a["in_last_node_at_stop"]
+                                               and (a["ended"] or {}).get("how") == "execution_success"),
+        "retried_jobs": sum(1 for s in snaps if len(s.attempts) > 1),
         "batch_seconds": total,
     }
 

@@ -135,11 +135,25 @@ def hang_body(r: R) -> list[str]:
             f"- executions of the {r['jobs']} jobs, from every server's /history: {r['executions']}; lost: "
             f"**{r['lost']}**, never executed: **{r['not_executed']}**, executed twice: **{r['duplicated_executions']}**",
             f"- the abandoned prompts on the stopped server: {fates}; jobs retried: {r['retried_jobs']}",
+            *_abandoned_lines(r.get("abandoned_details") or []),
             f"- whole batch: {r['batch_seconds']:.1f} s",
             *(["", "A duplicate here is the case the README's failover section names as not covered: the prompt the "
                "server was running when it stopped completes when it resumes (an interrupt acts only at a node "
                "boundary); the job's attempt reports it (`afterwards`, `duplicate: true`), it is not prevented."]
               if r["duplicated_executions"] else [])]
+
+
+def _abandoned_lines(details: list[dict[str, Any]]) -> list[str]:
+    """One line per prompt left on the stopped server: where it was at the stop, how it ended."""
+    lines = []
+    for d in details:
+        ended = d.get("ended")
+        how = (f"{ended['how']}" + (f" in {ended['node']}" if ended.get("node") else "")
+               + f", {ended['s_after_resume']:.3f} s after the resume") if ended else "never ran"
+        where = f"{d['state_at_stop']}" + (f" (node {d['node_at_stop']})" if d.get("node_at_stop") else "")
+        last = ", its last node: cannot be stopped" if d.get("in_last_node_at_stop") else ""
+        lines.append(f"  - {d['job']}: {where} at the stop{last}; {how}")
+    return lines
 
 
 def _recovered(each: list[float], on_victim: int, hang_s: float) -> str:

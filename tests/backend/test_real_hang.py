@@ -62,8 +62,15 @@ async def test_hung_server_loses_nothing_and_runs_nothing_twice(real_servers, ow
     pid = local_servers_status(state)[0]["pid"]
     try:
         jobs = [pool.submit(JobSpec(slow_blur(i), label=f"t{i}")) for i in range(6)]
-        await _wait(lambda: any(j.server == "own" and j.state is JobState.RUNNING for j in jobs), 120)
+        # Stopped while a prompt there runs its blur (node 2, seconds long), so that a node boundary
+        # is still ahead of it: the interrupt waiting in the backlog must stop it there on resume. (A
+        # prompt stopped in its last node completes on resume, whatever is sent: not tested here.)
+        def blurring() -> list:
+            return [j for j in jobs if j.server == "own" and j.state is JobState.RUNNING and j.progress.node == "2"]
+
+        await _wait(lambda: bool(blurring()), 120)
         signal_group(pid, signal.SIGSTOP)
+        stopped_running = blurring()[0].attempts[-1].prompt_id
         try:
             snaps = await asyncio.wait_for(asyncio.gather(*(j.future for j in jobs)), 300)
         finally:
@@ -79,5 +86,7 @@ async def test_hung_server_loses_nothing_and_runs_nothing_twice(real_servers, ow
             assert runs == 1, (snap.label, [(a.server, a.afterwards) for a in snap.attempts])
         abandoned = [a for j in jobs for a in j.attempts if a.server == "own" and a.outcome.value == "retried"]
         assert abandoned and all(a.afterwards and not a.duplicate for a in abandoned)
+        running_then = next(a for a in abandoned if a.prompt_id == stopped_running)
+        assert running_then.afterwards == "interrupted after it was abandoned"
     finally:
         await pool.close()
