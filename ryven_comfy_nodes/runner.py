@@ -7,11 +7,16 @@ them over the servers. An upstream image is fetched from the server that made
 it and handed to the job as an upload, which the pool sends to whichever
 server runs the downstream job. A failed node blocks its downstream nodes with
 a status naming it; running the node again is the retry.
+
+Starting a job costs a millisecond or two (values checked, prompt prepared): a big run starts
+its nodes in slices of ``START_BUDGET_S`` per turn of the flow's thread, the rest posted to the
+next turns, so the editor keeps drawing while a hundred jobs are submitted.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,6 +47,8 @@ from .workflow_node import WorkflowNode
 
 log = logging.getLogger(__name__)
 
+#: time spent starting jobs in one turn of the flow's thread before the rest is posted to the next
+START_BUDGET_S = 0.008
 
 
 def upstream_nodes(node: Node) -> list[Node]:
@@ -82,6 +89,7 @@ class FlowRun:
         self.preview = preview
         self.started: set[Node] = set()
         self.finished = False
+        self.resuming = False  # the rest of its starts is posted for the next turn
 
     @property
     def ok(self) -> bool:
@@ -114,6 +122,7 @@ class FlowRunner:
         self.job_nodes: weakref.WeakValueDictionary[str, Node] = weakref.WeakValueDictionary()
         self._closed = False
         self.gate: Callable[[], None] | None = None  # raises WorkflowError while runs cannot start (first run)
+        self.before_run: Callable[[], None] | None = None  # called as a run starts (the editor tunes the GC)
 
     # -- starting runs --------------------------------------------------------------------
     def run_flow(self, flow: Any) -> FlowRun:
@@ -131,6 +140,8 @@ class FlowRunner:
         if self.gate is not None:
             self.gate()
         refuse_loop(find_loop(targets, upstream_nodes), lambda n: str(n.title))
+        if self.before_run is not None:
+            self.before_run()
         needed: list[Node] = []
         deps: dict[Node, set[Node]] = {}
         value_nodes: list[Node] = []
@@ -185,8 +196,10 @@ class FlowRunner:
 
     # -- progress ---------------------------------------------------------------------------
     def _advance(self, run: FlowRun) -> None:
-        if run.finished:
+        if run.finished or self._closed:
             return
+        deadline = time.perf_counter() + START_BUDGET_S
+        starts = 0  # at least one per turn, whatever the budget
         changed = True
         while changed:  # blocking one node can block the next: repeat until nothing changes
             changed = False
@@ -200,6 +213,10 @@ class FlowRunner:
                     self._block(n, failed[0])
                     changed = True
                 elif all(status_of(u).ok for u in ups):
+                    if starts and time.perf_counter() > deadline:  # this turn's share is used: the rest next turn
+                        self._resume_later(run)
+                        return
+                    starts += 1
                     run.started.add(n)
                     self._start(n, run)
                     changed = True
@@ -208,6 +225,18 @@ class FlowRunner:
         if run in self.runs and all(status_of(n).final for n in run.nodes):
             self.runs.remove(run)
             run.finished = True
+
+    def _resume_later(self, run: FlowRun) -> None:
+        """Start the rest of ``run``'s ready nodes on a later turn of the flow's thread (once)."""
+        if run.resuming:
+            return
+        run.resuming = True
+
+        def resume() -> None:
+            run.resuming = False
+            self._advance(run)
+
+        self.post(resume)
 
     def _node_finished(self) -> None:
         for run in list(self.runs):
@@ -239,18 +268,31 @@ class FlowRunner:
         # The core builds the prompt: values checked against the servers' node definitions
         # (synchronously, before any image is fetched), random seeds drawn, pruned for preview.
         request = node.run_request(outputs=preview_outputs or ())
-        try:
-            self.orch.check(request)
-        except ParameterError as exc:
-            raise ParameterError(f"{exc} (not submitted)") from None
-        sources = []
+        sources: list[tuple[Any, Any]] = []
+        wrong: str | None = None  # an input that got something else than an image (said after the values)
         for spec in node.spec.image_inputs:
             value = node.image_source(spec.id)
             if value is None:
                 continue  # unconnected: the workflow's own file on the server is used
             if not is_image_source(value):
-                raise ComfyBackendError(f"input '{spec.label}' did not get an image ({type(value).__name__})")
+                wrong = wrong or f"input '{spec.label}' did not get an image ({type(value).__name__})"
+                continue
             sources.append((spec, value))
+        if not sources and wrong is None:
+            # nothing to fetch first: submit checks the values as check() does (not twice)
+            try:
+                handle = self.orch.submit(request)
+            except ParameterError as exc:
+                raise ParameterError(f"{exc} (not submitted)") from None
+            node.mark_starting(uploading=False)
+            self._follow(node, handle)
+            return
+        try:
+            self.orch.check(request)
+        except ParameterError as exc:
+            raise ParameterError(f"{exc} (not submitted)") from None
+        if wrong is not None:
+            raise ComfyBackendError(wrong)
         node.mark_starting(uploading=bool(sources))
         uploads: list[Upload | None] = [None] * len(sources)
         remaining = [len(sources)]
@@ -280,7 +322,10 @@ class FlowRunner:
             self._fail(node, str(exc))
 
     def _submit(self, node: WorkflowNode, request: RunRequest) -> None:
-        handle = self.orch.submit(request)
+        self._follow(node, self.orch.submit(request))
+
+    def _follow(self, node: WorkflowNode, handle: JobHandle) -> None:
+        """The node's job was submitted: show it queued and follow it to its end."""
         node.take_seeds(handle.seeds)  # the user sees the seed this run used
         self._jobs[handle.id] = node
         self.job_nodes[handle.id] = node
