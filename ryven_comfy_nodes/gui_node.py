@@ -102,35 +102,62 @@ def server_html(server_id: str | None) -> str:
 
 
 class RefreshQueue:
-    """Redraws of node widgets, coalesced: every ``DELAY_MS`` the nodes due are redrawn, at most
-    ``BUDGET_MS`` of them per turn of the event loop (the rest on the next turn), so that a hundred
-    nodes reporting progress at once never freeze the window."""
+    """Redraws of node widgets, coalesced per node and spread over turns of the event loop so that
+    a hundred nodes reporting progress at once never freeze the window.
+
+    A burst of changes is collected for ``DELAY_MS``; then the nodes due are redrawn a few per turn,
+    ``GAP_MS`` apart (the event loop repaints what the last few changed in between). How many per
+    turn adapts to what a turn really costs: the time the redraws took plus how late the next turn
+    came (the repaint they caused and whatever else the loop had to do). Over ``FRAME_MS`` the
+    count halves, under it it grows by one: a turn stays near ``FRAME_MS`` whatever the number of
+    nodes, their size or the machine's load. A redraw that re-lays out its node (which repaints
+    all of it) counts as ``RELAYOUT_WEIGHT`` redraws.
+    """
 
     DELAY_MS = 100
-    BUDGET_MS = 10.0
-    MAX_PER_TURN = 6  # each redrawn node is also repainted (~5 ms for a big node): keep a frame short
+    GAP_MS = 15
+    FRAME_MS = 20.0
+    BUDGET_MS = 10.0  # the redraws themselves, per turn
+    MAX_PER_TURN = 8
+    RELAYOUT_WEIGHT = 3
 
     def __init__(self) -> None:
         self._due: dict[int, WorkflowMainWidget] = {}
         self._scheduled = False
+        self.per_turn = 3.0
+        self._last: tuple[float, float] | None = None  # (end of the last turn, its redraw ms) while a run of turns goes on
 
     def add(self, widget: WorkflowMainWidget) -> None:
         self._due[id(widget)] = widget
         if not self._scheduled:
             self._scheduled = True
+            self._last = None
             QTimer.singleShot(self.DELAY_MS, self._run)
+
+    def _adapt(self, began: float) -> None:
+        if self._last is None:
+            return
+        ended, work_ms = self._last
+        late_ms = max(0.0, (began - ended) * 1000 - self.GAP_MS)
+        if work_ms + late_ms > self.FRAME_MS:
+            self.per_turn = max(1.0, self.per_turn / 2)
+        else:
+            self.per_turn = min(float(self.MAX_PER_TURN), self.per_turn + 1)
 
     def _run(self) -> None:
         began = time.perf_counter()
+        self._adapt(began)
         n = 0
-        while self._due and n < self.MAX_PER_TURN and (time.perf_counter() - began) * 1000 < self.BUDGET_MS:
-            n += 1
-            _, widget = self._due.popitem()
-            widget._refresh_now()
+        while self._due and n < int(self.per_turn) and (time.perf_counter() - began) * 1000 < self.BUDGET_MS:
+            key = next(iter(self._due))  # the longest waiting first
+            n += self.RELAYOUT_WEIGHT if self._due.pop(key)._refresh_now() else 1
         if self._due:
-            QTimer.singleShot(15, self._run)  # the rest after the event loop had its turn (and a paint)
+            now = time.perf_counter()
+            self._last = (now, (now - began) * 1000)
+            QTimer.singleShot(self.GAP_MS, self._run)  # the rest after the event loop had its turn (and a paint)
         else:
             self._scheduled = False
+            self._last = None
 
 
 _QUEUE = RefreshQueue()
@@ -160,7 +187,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.attempts.setStyleSheet("color:#fbbf24")
         self.attempts.setVisible(False)
         lay.addWidget(self.attempts)
-        self.thumbs = ThumbStrip(underlay=self.upstream_image, changed=lambda: QTimer.singleShot(0, self._reshape))
+        self.thumbs = ThumbStrip(underlay=self.upstream_image, changed=self._relayout_soon)
         lay.addWidget(self.thumbs)
         row = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -186,6 +213,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         row.addWidget(gui_webui.edit_button(node))  # the embedded ComfyUI editor (issue 9)
         lay.addLayout(row)
         self._pending = False
+        self._relayout_due = False
         self._shape_key: tuple = ()
         node.run_changed.sub(self.refresh)
         self._refresh()
@@ -245,12 +273,27 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
             self._pending = True
             _QUEUE.add(self)
 
-    def _refresh_now(self) -> None:
-        self._pending = False
+    def _relayout_soon(self) -> None:
+        """The thumbnails changed: make sure the node fits them once their layout has settled
+        (on a later turn, within the queue's budget like any redraw)."""
+        if not self._relayout_due:
+            self._relayout_due = True
+            _QUEUE.add(self)
+
+    def _refresh_now(self) -> bool:
+        """Redraw what is due; True if the node was re-laid out."""
+        pending, relayout = self._pending, self._relayout_due
+        self._pending = self._relayout_due = False
+        key = self._shape_key
         try:
-            self._refresh()
+            if pending:
+                self._refresh()
+            if relayout and self.sizeHint() != self.size():  # not already fitted by the refresh
+                self._reshape()
+                return True
         except RuntimeError:  # the Qt widget was deleted (node removed)
             self.node.run_changed.unsub(self.refresh)
+        return self._shape_key != key
 
     def _refresh(self) -> None:
         run = self.node.run
@@ -290,6 +333,8 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         if key != self._shape_key:  # re-laying out a Ryven node is costly: only when the size changes
             self._shape_key = key
             self._reshape()
+        else:  # laid out now, not on the next turn: what changed is repainted once, in this turn's paint
+            self.layout().activate()
 
     def _reshape(self) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Two defects of Ryven's canvas (ryvencore-qt), fixed where they happen (issue 10 item 9).
+"""Three defects of Ryven's canvas (ryvencore-qt), fixed where they happen (issue 10 items 9 and 10).
 
 - **A stray "Text" box after the right-click node search.** Ryven's node list takes the rows a
   search no longer shows out with ``setParent(None)``; a row re-added by ``addWidget`` a moment
@@ -9,6 +9,10 @@
 - **``QGraphicsLinearLayout::removeAt: invalid index 0``** (once per port): ``rebuild_ui``
   removes one layout item per port, but a collapsed node's port layouts are empty, so expanding
   it warned for each port. The layouts are now emptied by what they hold.
+- **Every rebuild of a node's layout left its old header, collapse button and body in the scene**
+  (invisible, but Qt walks and bounds them, in Python for the collapse button, on every repaint of
+  the canvas: two extra sets per node after the first expand). They are now deleted (a body only
+  once it holds no ports: a collapsed node keeps its ports there until it is expanded).
 
 Each fix is applied only when Ryven's function is the one it was written against (same names
 used), so a Ryven version that changed keeps its own code.
@@ -30,7 +34,7 @@ _applied = False
 
 
 def apply() -> list[str]:
-    """Apply both fixes once per process; returns the names of the functions replaced."""
+    """Apply the fixes once per process; returns the names of the functions replaced."""
     global _applied
     if _applied:
         return []
@@ -58,14 +62,22 @@ def _names(fn: Any) -> tuple[str, ...]:
 
 
 def rebuild_ui(self: Any) -> None:
-    """Ryven's ``NodeItemWidget.rebuild_ui`` with the port layouts emptied by their count."""
+    """Ryven's ``NodeItemWidget.rebuild_ui`` with the port layouts emptied by their count and the
+    replaced header, collapse button and body deleted."""
     for lay in (self.inputs_layout, self.outputs_layout):
         # out of the layouts first: setting the widget's layout to None would delete the ports
         while lay.count():
             lay.removeAt(0)
+    old = [getattr(self, name, None) for name in ("collapse_button", "header_widget", "body_widget")]
     self.setLayout(None)
     self.resize(self.minimumSize())
-    self.setLayout(self.setup_layout())
+    self.setLayout(self.setup_layout())  # a new header (the title label moves into it) and body
+    for part in old:
+        # a collapsed node's ports stay in its old body (out of any layout) until it is expanded: a
+        # body still holding them is left alone; the old header only holds the old collapse button
+        if part is not None and (part is old[0] or not part.childItems()):
+            part.hide()  # deleted with the next turn of the event loop (an event may still be on its way)
+            part.deleteLater()
     if self.node_item.collapsed:
         return
     for inp_item in self.node_item.inputs:

@@ -123,6 +123,26 @@ def test_ports_are_cached_and_their_containers_draw_nothing(editor):
         assert port.label.cacheMode() == QGraphicsItem.DeviceCoordinateCache
         assert port.flags() & QGraphicsItem.ItemHasNoContents
     assert item.flow_view.viewportUpdateMode() == QGraphicsView.MinimalViewportUpdate
+    # the main widget is drawn from a pixmap too, and a node's body lets Qt skip it when not exposed
+    assert item.widget.main_widget_proxy.cacheMode() == QGraphicsItem.DeviceCoordinateCache
+    assert item.widget.flags() & QGraphicsItem.ItemClipsChildrenToShape
+
+
+@pytest.mark.real
+def test_collapsing_and_expanding_leaves_one_header_in_the_scene(editor, qtbot):
+    item = _node(editor, "invert image").gui.item
+
+    def shown_buttons():
+        return [c for c in item.scene().items() if type(c).__name__ == "NodeItem_CollapseButton"
+                and c.parentItem() is not None and c.parentItem().parentItem() is item.widget and c.isVisible()]
+
+    for _ in range(3):
+        item.collapse()
+        qtbot.wait(10)
+        item.expand()
+    qtbot.wait(50)  # the replaced parts are deleted on the next turn
+    assert shown_buttons() == [item.widget.collapse_button]
+    assert item.widget.title_label.isVisible() and item.widget.title_label.parentItem() is item.widget.header_widget
 
 
 @pytest.mark.real
