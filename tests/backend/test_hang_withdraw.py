@@ -87,15 +87,16 @@ async def test_job_leaves_a_hung_server_during_a_poll_and_is_resubmitted_in_fron
     # A poll that would wait 600 s for its answer: the job must leave as soon as the server is
     # offline, not when the poll times out, and its prompt is withdrawn from then on.
     monkeypatch.setattr(attempt_module, "POLL_TIMEOUT_S", 600.0)
-    monkeypatch.setattr(attempt_module, "QUIET_POLL_S", 0.1)  # a poll is always in flight
+    monkeypatch.setattr(attempt_module, "QUIET_POLL_S", 0.02)  # polled even while messages come
     pool, servers = await pool_of(2, health_interval=0.5, max_attempts=3)
     job = pool.submit(JobSpec(prompt(ms=3000), label="long"))
     await wait_for(lambda: job.state is JobState.RUNNING, timeout=30)
     first = pool.servers[job.server or ""]
     other = next(s for s in pool.servers.values() if s is not first)
-    never = asyncio.Event()
+    never, polling = asyncio.Event(), asyncio.Event()
 
     async def hung(*_args: Any, **_kwargs: Any) -> Any:
+        polling.set()
         await never.wait()
 
     fronts: list[bool] = []
@@ -108,6 +109,7 @@ async def test_job_leaves_a_hung_server_during_a_poll_and_is_resubmitted_in_fron
     monkeypatch.setattr(first.client, "queue", hung)
     monkeypatch.setattr(first.client, "history", hung)
     monkeypatch.setattr(other.client, "submit", recording_submit)
+    await asyncio.wait_for(polling.wait(), 30)  # the job is inside a poll that will never be answered
     await servers[int(first.id[1:])].stop()
     snap = await asyncio.wait_for(job.future, 60)
     assert snap.state is JobState.SUCCEEDED and snap.server == other.id
