@@ -219,7 +219,9 @@ def import_orchestrator(editor: Any, path: Path) -> list[Any]:
                 editor.core_session.rename_flow(flow, entry.title)
         else:
             flow = editor.core_session.create_flow(entry.title)
-        nodes += load_into_flow(flow, _centred(editor, flow, entry))
+        added = load_into_flow(flow, _centred(editor, flow, entry))
+        _keep_on_scene(added)
+        nodes += added
     return nodes
 
 
@@ -237,6 +239,27 @@ def _centred(editor: Any, flow: Any, entry: Any) -> Any:
     for n in moved.nodes:
         n.pos = (n.pos[0] + dx, n.pos[1] + dy)
     return moved
+
+
+#: the least room kept above and left of loaded nodes (scene px): a node grows around its centre
+#: when its results arrive, and Ryven's scene has nothing above or left of (0, 0) to scroll to
+SCENE_MARGIN = 150.0
+
+
+def _keep_on_scene(nodes: list[Any]) -> None:
+    """Move just-loaded nodes together so that their rectangles (not only their centres, which
+    ``_centred`` places) start ``SCENE_MARGIN`` inside the scene's top left corner: a node taller
+    than the room above its centre went past the top of the scene."""
+    items = [n.gui.item for n in nodes if getattr(getattr(n, "gui", None), "item", None) is not None]
+    if not items:
+        return
+    rect = items[0].sceneBoundingRect()
+    for it in items[1:]:
+        rect = rect.united(it.sceneBoundingRect())
+    dx, dy = max(0.0, SCENE_MARGIN - rect.left()), max(0.0, SCENE_MARGIN - rect.top())
+    if dx or dy:
+        for it in items:
+            it.moveBy(dx, dy)
 
 
 def import_dialog(editor: Any) -> None:

@@ -1,6 +1,9 @@
 """Inspector of a workflow node: target, exposed parameters (editable) and every settable field to expose."""
 from __future__ import annotations
 
+import html
+import inspect
+import re
 from typing import Any
 
 from qtpy.QtCore import Qt
@@ -22,8 +25,63 @@ from ryven.gui_env import NodeInspectorWidget
 from . import gui_webui
 from .context import current_context
 from .gui_params import ParamEditor
+from .gui_widgets import FlowLayout, without_status_word
 from .workflow_node import WorkflowNode
 from .workflow_spec import node_heading, settable_fields
+
+#: the inspector's buttons, whatever their class (the theme draws push and tool buttons apart)
+BUTTON_STYLE = ("QPushButton,QToolButton{text-transform:none;font-size:12px;padding:3px 10px;height:22px;"
+                "min-height:22px;max-height:22px;border:1px solid #448aff;border-radius:4px;"
+                "color:palette(text);background:transparent}"
+                "QPushButton:hover,QToolButton:hover{background:rgba(68,138,255,50)}"
+                "QPushButton:pressed,QToolButton:pressed{background:rgba(68,138,255,100)}"
+                "QPushButton:disabled,QToolButton:disabled{color:gray;border-color:gray}")
+
+
+def scroll_body(widget: QWidget) -> tuple[QScrollArea, QWidget, QVBoxLayout]:
+    """A scroll area filling ``widget`` (vertical only) and the body inside it, with its layout:
+    whatever the inspector holds, it never grows the window and never scrolls sideways."""
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    scroll.setFrameShape(QScrollArea.NoFrame)
+    outer.addWidget(scroll)
+    body = QWidget()
+    scroll.setWidget(body)
+    widget.setMinimumSize(0, 0)
+    widget.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+    return scroll, body, QVBoxLayout(body)
+
+
+def form(parent: QWidget | None = None) -> QFormLayout:
+    """A form whose long rows put the field under its label when the inspector is narrow."""
+    f = QFormLayout(parent) if parent is not None else QFormLayout()
+    f.setRowWrapPolicy(QFormLayout.WrapLongRows)
+    f.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+    return f
+
+
+def shrinkable(combo: QComboBox) -> None:
+    """A combo box as narrow as the inspector, however long its entries (shown whole in its list)."""
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+
+def alike_buttons(box: QWidget) -> QWidget:
+    """The buttons of ``box`` (a row) drawn alike, in rows that wrap when the inspector is narrow."""
+    old = box.layout()
+    buttons = [old.itemAt(i).widget() for i in range(old.count()) if old.itemAt(i).widget() is not None]
+    while old.count():
+        old.takeAt(0)  # emptied first: the widgets stay the box's children
+    QWidget().setLayout(old)  # the only way to drop a widget's layout: hand it to a throw-away widget
+    flow = FlowLayout(box)
+    for b in buttons:
+        flow.addWidget(b)
+    box.setStyleSheet(BUTTON_STYLE)
+    return box
 
 
 class WorkflowInspector(NodeInspectorWidget, QWidget):
@@ -32,32 +90,27 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         QWidget.__init__(self)
         self.node: WorkflowNode
         # everything scrolls inside the inspector: a node with many fields never grows the window
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        outer.addWidget(scroll)
-        body = QWidget()
-        scroll.setWidget(body)
-        self.setMinimumSize(0, 0)
-        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
-        lay = QVBoxLayout(body)
+        self.scroll, body, lay = scroll_body(self)
         self.title = QLabel()
         self.title.setWordWrap(True)
         lay.addWidget(self.title)
         self.target = QComboBox()
         self.target.setToolTip("where this node's jobs run")
         self.target.activated.connect(self._target_chosen)
-        tform = QFormLayout()
+        shrinkable(self.target)
+        tform = form()
         tform.addRow("Run on", self.target)
         lay.addLayout(tform)
-        lay.addWidget(gui_webui.node_buttons(self.node))  # Edit in ComfyUI, server workflow store (issue 9)
+        lay.addWidget(alike_buttons(gui_webui.node_buttons(self.node)))  # Edit in ComfyUI, server store (issue 9)
         self.params_box = QGroupBox("Parameters")
-        self.params_form = QFormLayout(self.params_box)
+        self.params_form = form(self.params_box)
         lay.addWidget(self.params_box)
-        fields_box = QGroupBox("Fields (check one to expose it as a port)")
+        # a group box's title never wraps: a short one, the explanation in a label that does
+        fields_box = QGroupBox("Fields")
         fl = QVBoxLayout(fields_box)
+        hint = QLabel("Check a field to expose it as a port of the node.")
+        hint.setWordWrap(True)
+        fl.addWidget(hint)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("filter fields…")
         self.filter.setClearButtonEnabled(True)
@@ -65,6 +118,9 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         fl.addWidget(self.filter)
         self.fields = QListWidget()
         self.fields.setMinimumHeight(160)
+        self.fields.setWordWrap(True)  # long field names wrap: nothing scrolls sideways
+        self.fields.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.fields.setResizeMode(QListWidget.Adjust)
         self.fields.itemChanged.connect(self._field_toggled)
         fl.addWidget(self.fields)
         lay.addWidget(fields_box)
@@ -86,6 +142,8 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
         self.editors = {}
         for p in node.spec.params:
             ed = ParamEditor(node, p, compact=False)
+            for combo in ed.findChildren(QComboBox):
+                shrinkable(combo)  # a long choice (a model file name) would widen the whole inspector
             self.editors[p.id] = ed
             self.params_form.addRow(p.label, ed)
         self._filling = True
@@ -183,3 +241,63 @@ class WorkflowInspector(NodeInspectorWidget, QWidget):
                     ed.refresh()
         except RuntimeError:  # the widget is gone
             self.node.params_changed.unsub(self._params_changed)
+
+
+class UtilityInspector(NodeInspectorWidget, QWidget):
+    """Inspector of a utility node (Text, Number, Preview, Save outputs…): what it is, what it
+    does, its input values and, for Save outputs, what it did — never Ryven's internal ids."""
+
+    def __init__(self, params: Any) -> None:
+        NodeInspectorWidget.__init__(self, params)
+        QWidget.__init__(self)
+        self.scroll, _, lay = scroll_body(self)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        lay.addWidget(self.title)
+        self.about = QLabel()
+        self.about.setWordWrap(True)
+        lay.addWidget(self.about)
+        self.values = QLabel()
+        self.values.setWordWrap(True)
+        self.values.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.values)
+        lay.addStretch(1)
+        self.load()
+
+    def load(self) -> None:
+        """Show the node as it is now (Ryven calls this each time the node is selected)."""
+        node = self.node
+        self.title.setText(f"<b>{html.escape(node.title)}</b>")
+        doc = inspect.cleandoc(type(node).__doc__ or "").replace("``", "")
+        self.about.setText(html.escape(doc.split("\n\n")[0].replace("\n", " ")))
+        self.about.setVisible(bool(doc))
+        rows = []
+        for inp in node.inputs:
+            label = html.escape(getattr(inp, "label_str", "") or "input")
+            if node.flow.connected_output(inp) is not None:
+                value = "<i>connected</i>"
+            else:
+                payload = None if inp.default is None else inp.default.payload
+                value = html.escape(breakable(_short(payload)))
+            rows.append(f"<b>{label}</b>: {value}")
+        status = getattr(node, "status", None)
+        if status is not None and hasattr(status, "value"):
+            message = without_status_word(status.value, getattr(node, "message", ""))
+            rows.append(f"<b>status</b>: {html.escape(status.value)}"
+                        + (f" — {html.escape(breakable(message))}" if message else ""))
+        for path in getattr(node, "saved", None) or []:
+            rows.append(f"saved <code>{html.escape(breakable(path))}</code>")
+        self.values.setText("<br>".join(rows))
+        self.values.setVisible(bool(rows))
+
+
+def breakable(text: str, run: int = 30) -> str:
+    """``text`` with invisible break points after path separators and inside long unbroken runs:
+    a word-wrapped label cannot break a long path, and would widen the inspector to hold it."""
+    text = re.sub(r"([/\\])", "\\1\u200b", text)
+    return re.sub(rf"([^\s\u200b]{{{run}}})(?=[^\s\u200b])", "\\1\u200b", text)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -195,15 +195,27 @@ class _FitOnShow(QObject):
     def eventFilter(self, obj: Any, event: Any) -> bool:
         if obj is self.editor and event.type() == QEvent.Show:
             self.editor.removeEventFilter(self)
-            # again once the docks have their sizes (the first layout pass comes after the show)
-            for ms in (0, 250):
-                QTimer.singleShot(ms, lambda: fit_flow(self.editor))
+            _fit_soon(self.editor)
         return False
 
 
 def fit_when_shown(editor: Any) -> None:
-    """Fit the flow into view once the window is first shown (the view has its real size then)."""
-    editor.installEventFilter(_FitOnShow(editor))
+    """Fit the flow into view once the window is shown (the view has its real size then).
+
+    Ryven's ``run_ryven`` already shows its window, so a Show event may never come: then the fit
+    is done on the next turns of the event loop (after the caller's resize and the first layout
+    pass of the docks), as it is after a Show.
+    """
+    if editor.isVisible():
+        _fit_soon(editor)
+    else:
+        editor.installEventFilter(_FitOnShow(editor))
+
+
+def _fit_soon(editor: Any) -> None:
+    # again once the docks have their sizes (their first layout pass comes after the show)
+    for ms in (0, 250):
+        QTimer.singleShot(ms, editor, lambda: fit_flow(editor))  # not after the window is gone
 
 
 def select_first_workflow_node(editor: Any) -> None:

@@ -138,6 +138,7 @@ class ThumbStrip(QWidget):
         self._shown = items
         for t in self.thumbs:
             self.row.removeWidget(t)
+            t.hide()  # a visible widget deleted inside a cached proxy stays drawn (see ``gui_paint``)
             t.deleteLater()
         self.row.removeWidget(self.more)
         self.thumbs = [Thumb(ref, kind, self, self.underlay, self.open_viewer) for ref, kind in items]

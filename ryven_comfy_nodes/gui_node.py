@@ -7,8 +7,8 @@ from itertools import pairwise
 from typing import Any
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
-from ryven.gui_env import NodeGUI, NodeMainWidget
+from qtpy.QtWidgets import QHBoxLayout, QMenu, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
+from ryven.gui_env import NodeMainWidget
 
 from comfy_backend import Health, WorkflowError
 
@@ -17,6 +17,7 @@ from .context import current_context
 from .gui_inspector import WorkflowInspector
 from .gui_media import ThumbStrip
 from .gui_params import ParamInputWidget
+from .gui_widgets import KeepActions, WrapLabel, without_status_word
 from .run_state import RunStatus
 from .values import is_image_source
 from .workflow_node import WorkflowNode
@@ -171,8 +172,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.setSpacing(3)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = WrapLabel(STATUS_WIDTH)
         self.status.setFixedWidth(STATUS_WIDTH)  # a fixed width: a new message changes the height at most
         lay.addWidget(self.status)
         self.progress = QProgressBar()
@@ -181,15 +181,14 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         self.progress.setFixedHeight(16)
         self.progress.setStyleSheet(PROGRESS_STYLE)
         lay.addWidget(self.progress)
-        self.attempts = QLabel()
-        self.attempts.setWordWrap(True)
-        self.attempts.setMaximumWidth(300)
+        self.attempts = WrapLabel(300)
         self.attempts.setStyleSheet("color:#fbbf24")
         self.attempts.setVisible(False)
         lay.addWidget(self.attempts)
         self.thumbs = ThumbStrip(underlay=self.upstream_image, changed=self._relayout_soon)
         lay.addWidget(self.thumbs)
         row = QHBoxLayout()
+        self._row = row
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("run this node (and any upstream node without a result)")
         self.run_button.clicked.connect(self.run_clicked)
@@ -298,8 +297,9 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
     def _refresh(self) -> None:
         run = self.node.run
         colour = _STATUS_COLOURS.get(run.status, "#d1d5db")
-        short = run.message if len(run.message) <= STATUS_CHARS else run.message[:STATUS_CHARS - 1] + "…"
-        msg = f" — {html.escape(short)}" if run.message else ""
+        shown = without_status_word(run.status.value, run.message)
+        short = shown if len(shown) <= STATUS_CHARS else shown[:STATUS_CHARS - 1] + "…"
+        msg = f" — {html.escape(short)}" if shown else ""
         self.status.setToolTip(run.message)
         target = self.node.target.describe()
         where = server_html(run.server) or (f" <i>({target})</i>" if target != "auto" else "")
@@ -329,7 +329,10 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         kinds = {o.id: o.kind for o in self.node.spec.outputs}
         items = [(ref, kinds.get(oid, "image")) for oid, refs in run.outputs.items() for ref in refs]
         self.thumbs.show_refs(items)
-        key = (len(items), self.status.heightForWidth(STATUS_WIDTH), bool(moved), can_copy)
+        # the button row's width too: "Edit in ComfyUI" gains marks (● ◆) after a web-UI edit, and
+        # the node cut it at its right edge when it was not re-laid out for them
+        key = (len(items), self.status.heightForWidth(STATUS_WIDTH), self.attempts.heightForWidth(300) if moved else 0,
+               can_copy, self._row.sizeHint().width())
         if key != self._shape_key:  # re-laying out a Ryven node is costly: only when the size changes
             self._shape_key = key
             self._reshape()
@@ -343,7 +346,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
             pass
 
 
-class WorkflowGui(NodeGUI):
+class WorkflowGui(KeepActions):
     main_widget_class = WorkflowMainWidget
     main_widget_pos = "below ports"
     input_widget_classes = {"param": ParamInputWidget}

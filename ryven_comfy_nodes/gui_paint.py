@@ -9,6 +9,9 @@ containers, which draw nothing, are marked so Qt does not ask them for their bou
 The node's main widget (status, progress, thumbnails) is cached too: a busy node re-renders only
 the part of it that changed, and its unchanged neighbours inside the same repainted region are
 drawn from their pixmaps (rendering a hundred main widgets was half of a repaint of the canvas).
+A child widget removed from a cached proxy must be hidden before it is deleted: Qt redraws the
+cache where a widget is hidden, not where a still visible one is destroyed (its pixels stayed,
+e.g. a parameter's old line edit under the spin box that replaced it: numbers drawn twice).
 
 Ryven's pins, labels, port containers and titles also define ``boundingRect`` in Python as
 exactly what ``QGraphicsWidget.boundingRect`` computes in C++; Qt asks it of every item on every

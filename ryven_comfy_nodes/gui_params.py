@@ -149,6 +149,9 @@ class ParamInputWidget(NodeInputWidget, QWidget):
                 # the server's node definitions changed the kind of editor (bounds, a combo)
                 old, self.editor = self.editor, ParamEditor(self.node, param, compact=True)
                 self._lay.replaceWidget(old, self.editor)
+                # hidden first: a widget deleted while visible inside a cached proxy (``gui_paint``)
+                # leaves its pixels in the cache, under the new editor (numbers drawn twice)
+                old.hide()
                 old.deleteLater()
             else:
                 self.editor.param = param

@@ -9,8 +9,10 @@ from qtpy.QtWidgets import QCheckBox, QFileDialog, QLabel, QLineEdit, QPushButto
 from ryven.gui_env import NodeGUI, NodeInputWidget, NodeMainWidget, node_gui
 from ryvencore import Data
 
+from .gui_inspector import UtilityInspector
 from .gui_media import ThumbStrip
 from .gui_node import reshape
+from .gui_widgets import without_status_word
 from .utility_nodes import ImageFileNode, NumberNode, PreviewNode, SaveOutputsNode, SeedNode, TextNode
 from .values import refs_of
 
@@ -29,8 +31,14 @@ class LineInput(NodeInputWidget, QLineEdit):
         QLineEdit.__init__(self)
         self.setMinimumWidth(120)
         v = _payload(self.input)
-        self.setText("" if v is None else str(v))
+        self.show_text("" if v is None else str(v))
         self.editingFinished.connect(self._commit)
+
+    def show_text(self, text: str) -> None:
+        """Show ``text`` from its start (``setText`` leaves the cursor at the end, and a text longer
+        than the box was shown cut at its left)."""
+        self.setText(text)
+        self.setCursorPosition(0)
 
     def _commit(self) -> None:
         text = self.text()
@@ -44,7 +52,7 @@ class LineInput(NodeInputWidget, QLineEdit):
             self.update_node_input(Data(value))
 
     def val_update_event(self, val: Any) -> None:
-        self.setText("" if val is None or val.payload is None else str(val.payload))
+        self.show_text("" if val is None or val.payload is None else str(val.payload))
 
 
 class TextInput(LineInput):
@@ -63,7 +71,9 @@ def _gui(node_cls: type, color: str, widgets: dict[int, tuple[type, str]], **att
     names = {f"w{i}": cls for i, (cls, _) in widgets.items()}
     init = {i: {"name": f"w{i}", "pos": pos} for i, (_, pos) in widgets.items()}
     gui = type(f"{node_cls.__name__}Gui", (NodeGUI,), {
-        "input_widget_classes": names, "init_input_widgets": init, "color": color, **attrs})
+        "input_widget_classes": names, "init_input_widgets": init, "color": color,
+        # our inspector: the node's title, what it does and its values (never Ryven's internal ids)
+        "inspector_widget_class": UtilityInspector, "wrap_inspector_in_default": False, **attrs})
     node_gui(node_cls)(gui)
     return gui
 
@@ -85,7 +95,7 @@ class ImageFileWidget(NodeMainWidget, QWidget):
             self.node.update()
             item = self.node_item.inputs[0].widget if self.node_item is not None else None
             if item is not None:
-                item.setText(path)
+                item.show_text(path)
 
 
 class PreviewWidget(NodeMainWidget, QWidget):
@@ -130,7 +140,8 @@ class SaveWidget(NodeMainWidget, QLabel):
 
     def refresh(self) -> None:
         try:
-            msg = f" — {self.node.message}" if self.node.message else ""
+            shown = without_status_word(self.node.status.value, self.node.message)
+            msg = f" — {shown}" if shown else ""
             self.setText(f"<b>{self.node.status.value}</b>{msg}")
             reshape(self)
         except RuntimeError:
