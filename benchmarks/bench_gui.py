@@ -115,7 +115,28 @@ class StallSampler:
                 print(f"   incl {n:4d}  {frame}")
 
 
-def run_in_editor(cfg: Path, jobs: int, folder: Path) -> dict:
+def _describe_incomplete(nodes: list, ctx: object) -> None:
+    """What never arrived, node by node: the run, the redraw queue's view of the node, each thumbnail's stage."""
+    from ryven_comfy_nodes import gui_node
+
+    due = gui_node._QUEUE._due
+    print(f"redraw queue: scheduled={gui_node._QUEUE._scheduled} due={len(due)} per_turn={gui_node._QUEUE.per_turn}",
+          file=sys.stderr)
+    for n in nodes:
+        mw = n.gui.item.main_widget
+        strip = mw.thumbs
+        missing = [t for t in strip.thumbs if not t.loaded]
+        if not missing and strip.thumbs:
+            continue
+        refs = [r for rs in n.run.outputs.values() for r in rs]
+        cached = [r in ctx.files._cache for r in refs]  # type: ignore[attr-defined]
+        print(f"incomplete: {n.title} {n.run.status.value} {n.run.message!r} outputs={len(refs)} in_cache={cached} "
+              f"pending={mw._pending} relayout_due={mw._relayout_due} queued={id(mw) in due} "
+              f"shown_refs={len(strip._shown)} thumbs "
+              f"{[(t.data is not None, t.shown, t.text(), t.toolTip()) for t in missing]}", file=sys.stderr)
+
+
+def run_in_editor(cfg: Path, jobs: int, folder: Path, timeout: float = 600.0) -> dict:
     """The 100-job run inside one editor; returns the stall figures."""
     os.environ["QT_API"] = "pyside6"
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -172,17 +193,14 @@ def run_in_editor(cfg: Path, jobs: int, folder: Path) -> dict:
         strips = [n.gui.item.main_widget.thumbs for n in nodes]
         return all(s.thumbs and all(t.loaded for t in s.thumbs) for s in strips)
 
-    while not (run.finished and thumbs_loaded()) and time.monotonic() - began < 600:
+    while not (run.finished and thumbs_loaded()) and time.monotonic() - began < timeout:
         app.processEvents()
         time.sleep(0.001)
     seconds = time.monotonic() - began
     timer.stop()
     if not (run.finished and thumbs_loaded()):  # say what never arrived rather than report a timeout as a run
-        for n in nodes:
-            missing = [t for t in n.gui.item.main_widget.thumbs.thumbs if not t.loaded]
-            if missing or not n.gui.item.main_widget.thumbs.thumbs:
-                print(f"incomplete: {n.title} {n.run.status.value} {n.run.message!r} thumbs "
-                      f"{[(t.data is not None, t.shown, t.toolTip()) for t in missing]}", file=sys.stderr)
+        print(f"timed out after {seconds:.0f} s: run finished={run.finished}", file=sys.stderr)
+        _describe_incomplete(nodes, ctx)
     if profiler is not None:
         import pstats
 
@@ -204,6 +222,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=100)
     ap.add_argument("--launches", type=int, default=3)
     ap.add_argument("--speed", type=float, default=0.1, help="fake servers' speed (0.1: a job streams over ~2.4 s)")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every job and thumbnail")
     ap.add_argument("--no-write", action="store_true", help="print the figures only (profiling runs)")
     a = ap.parse_args()
     fleet, urls = start_fleet(10, a.speed)
@@ -213,7 +232,7 @@ def main() -> None:
             cfg = servers_yaml(urls, folder)
             project = Path(__file__).resolve().parents[1] / "example_projects" / "cpu_chain.orchestrator.json"
             launches = launch_times(cfg, project, a.launches)
-            figures = run_in_editor(cfg, a.jobs, folder)
+            figures = run_in_editor(cfg, a.jobs, folder, a.timeout)
     finally:
         assert fleet.stdin is not None
         fleet.stdin.close()
