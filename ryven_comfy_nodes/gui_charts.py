@@ -174,6 +174,7 @@ class ChartsPanel(QWidget):
         self._todo: list[tuple[str, tuple[str, float, str], int, str]] = []  # (chart, figure, index, server)
         self._now = time.time()  # the time the redraw in progress draws up to
         self._drawing = False
+        self._again = False  # samples came during a pass: one more pass once it ends
         self.created = 0  # curves created so far (each once)
         self.draws = 0  # figures drawn so far (a chart holds one or two)
         self.store = SeriesStore()
@@ -282,13 +283,22 @@ class ChartsPanel(QWidget):
             self.highlight = highlight
             for key, curve in self.curves.items():
                 curve.setPen(self._pen(key[2], self._style[key]))
+        if self._drawing:
+            # A pass is under way: finish it, then start one more. Restarting it here would, on
+            # a machine slower than the refresh period, redraw the first charts forever and
+            # never reach the last ones.
+            self._again = True
+            return
+        self._start_pass()
+        self._drawing = True
+        QTimer.singleShot(0, self._draw_next)
+
+    def _start_pass(self) -> None:
+        """Queue every curve of every chart, up to now."""
         self._now = time.time()
         self._seen = dict.fromkeys(CHARTS, False)
         self._todo = [(title, line, i, sid) for title, lines in CHARTS.items() for line in lines
-                      for i, sid in enumerate([*servers, POOL])]
-        if not self._drawing:
-            self._drawing = True
-            QTimer.singleShot(0, self._draw_next)
+                      for i, sid in enumerate([*self._servers(), POOL])]
 
     @property
     def drawing(self) -> bool:
@@ -297,6 +307,9 @@ class ChartsPanel(QWidget):
 
     def _draw_next(self) -> None:
         """Draw the next curve due, then give the event loop its turn before the one after."""
+        if not self._todo and self._again:
+            self._again = False
+            self._start_pass()
         if not self._todo:
             self._drawing = False
             return

@@ -189,3 +189,23 @@ def test_the_charts_tab_grows_the_bottom_area_while_raised(tmp_path):
         proc.stdout.strip().splitlines()[-1])["docks"]
     assert servers < 200 and charts >= CHARTS_HEIGHT - 40 and charts2 >= CHARTS_HEIGHT - 40
     assert abs(jobs - servers) <= 8 and abs(servers2 - servers) <= 8
+
+
+def test_a_redraw_asked_during_a_pass_finishes_the_pass_then_draws_once_more(qapp, qtbot):
+    # On a machine slower than the refresh period, restarting the pass on every new sample drew
+    # the first charts forever and never the last ones.
+    from ryven_comfy_nodes.gui_charts import CHARTS, ChartsPanel
+
+    panel = ChartsPanel()
+    qtbot.addWidget(panel)
+    panel.pause.setChecked(True)  # no context anyway: only the redraws below
+    panel.show()
+    now = time.time()
+    panel.store.add({"s0": {"jobs_per_minute": [(now - 5, 1.0), (now, 2.0)]}})
+    figures = sum(len(v) for v in CHARTS.values())
+    panel.redraw()
+    while panel.draws < figures:  # a redraw asked on every turn while the first pass runs
+        panel.redraw()
+        qapp.processEvents()
+    qtbot.waitUntil(lambda: not panel.drawing, timeout=30_000)
+    assert panel.draws == 2 * figures  # the pass under way, then one more: never restarted

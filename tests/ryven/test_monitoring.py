@@ -145,8 +145,9 @@ def test_rows_colours_charts_jobs_attempts_and_offline(fleet, docks, qtbot):
     # the charts got samples of every server and drew a line per server plus the pool
     charts = docks["charts"]
     qtbot.waitUntil(lambda: len(charts.store.data) == 10, timeout=20_000)
+    charts.pause.setChecked(True)  # no new samples: the redraw below is the last pass
     charts.redraw()
-    qtbot.waitUntil(lambda: not charts.drawing, timeout=5000)  # one figure per turn of the event loop
+    qtbot.waitUntil(lambda: not charts.drawing, timeout=30_000)  # one curve per turn of the event loop
     xs, ys = charts.curves[("jobs / min", "jobs_per_minute", "pool")].getData()
     assert xs is not None and len(xs) > 0
     charts.set_highlight("s3")
