@@ -41,3 +41,30 @@ def pool_config(servers: list[Any], **defaults: Any):
         "servers": [{"id": f"f{i}", "url": s.url, "tags": list(getattr(s, "tags", []))} for i, s in enumerate(servers)],
         "defaults": base,
     })
+
+
+def width_cost(p: dict[str, Any]) -> float:
+    """Fake node cost: an EmptyImage's width in ms (the tests' way to make jobs slower or faster)."""
+    for node in p.values():
+        if node.get("class_type") == "EmptyImage":
+            return float(node["inputs"]["width"]) / 1000.0
+    return 0.01
+
+
+@pytest.fixture
+async def pool_of(fake_servers: Callable[..., Awaitable[list[Any]]]) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Factory: ``await pool_of(n, speeds=None, policy=None, **defaults)`` → (started ServerPool, fake servers)."""
+    from comfy_backend.pool import ServerPool
+
+    pools: list[Any] = []
+
+    async def make(n: int = 3, speeds: list[float] | None = None, policy: Any = None,
+                   **defaults: Any) -> tuple[Any, list[Any]]:
+        servers = await fake_servers(n, speeds=speeds, cost=width_cost, history_delay=0.02)
+        pool = await ServerPool(pool_config(servers, **defaults), policy=policy).start()
+        pools.append(pool)
+        return pool, servers
+
+    yield make
+    for pool in pools:
+        await pool.close()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.backend.test_pool_fake import wait_for, width_cost
+from tests.backend.test_pool_fake import wait_for
+from tests.fake_fixtures import width_cost
 
 
 def _workflow(tmp: Path, ms: int) -> Path:

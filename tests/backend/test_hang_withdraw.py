@@ -8,15 +8,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from comfy_backend import attempt as attempt_module
 from comfy_backend.jobs import JobSpec
 from comfy_backend.models import Health, JobState
-from comfy_backend.pool import ServerPool
 from comfy_backend.withdraw import Withdrawals
-from tests.backend.test_pool_fake import prompt, wait_for, width_cost
-from tests.fake_fixtures import pool_config
+from tests.backend.test_pool_fake import prompt, wait_for
 
 
 class StoppedThenResumed:
@@ -57,19 +53,6 @@ async def test_interrupt_and_delete_are_in_flight_together_interrupt_first():
     await withdrawals.close()
 
 
-@pytest.fixture
-async def pool_of(fake_servers):
-    pools: list[ServerPool] = []
-
-    async def make(n: int = 2, **defaults: Any) -> tuple[ServerPool, list[Any]]:
-        servers = await fake_servers(n, cost=width_cost, history_delay=0.02)
-        pool = await ServerPool(pool_config(servers, **defaults)).start()
-        pools.append(pool)
-        return pool, servers
-
-    yield make
-    for p in pools:
-        await p.close()
 
 
 async def test_a_failed_check_is_confirmed_at_once_not_after_an_interval(pool_of):

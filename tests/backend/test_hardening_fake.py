@@ -9,26 +9,9 @@ import pytest
 from comfy_backend.errors import ConnectionLost, ErrorKind
 from comfy_backend.jobs import JobSpec, Target
 from comfy_backend.models import Health, JobState
-from comfy_backend.pool import ServerPool
 from comfy_backend.server_answers import BadAnswer, checked_queue, checked_stats
 from comfy_backend.withdraw import describe_history
-from tests.backend.test_pool_fake import prompt, wait_for, width_cost
-from tests.fake_fixtures import pool_config
-
-
-@pytest.fixture
-async def pool_on(fake_servers):
-    pools = []
-
-    async def make(n=2, **defaults):
-        servers = await fake_servers(n, cost=width_cost, history_delay=0.02)
-        pool = await ServerPool(pool_config(servers, **defaults)).start()
-        pools.append(pool)
-        return pool, servers
-
-    yield make
-    for p in pools:
-        await p.close()
+from tests.backend.test_pool_fake import prompt, wait_for
 
 
 @pytest.mark.parametrize("body", [[1, 2], {"system": [], "devices": []}, {"system": {}, "devices": "cpu"},
@@ -47,8 +30,8 @@ def test_checked_queue_refuses_wrong_types(body):
 @pytest.mark.parametrize("path,body", [("/system_stats", {"system": ["not", "a", "dict"], "devices": 5}),
                                        ("/queue", {"queue_running": 7, "queue_pending": "x"}),
                                        ("/queue", ["a", "list"])])
-async def test_wrong_typed_health_answers_degrade_and_checks_go_on(pool_on, caplog, path, body):
-    pool, servers = await pool_on(1)
+async def test_wrong_typed_health_answers_degrade_and_checks_go_on(pool_of, caplog, path, body):
+    pool, servers = await pool_of(1)
     handle = pool.servers["f0"]
     await wait_for(lambda: handle.health is Health.ONLINE)
     servers[0].serve_bad_json(path, body)
@@ -62,8 +45,8 @@ async def test_wrong_typed_health_answers_degrade_and_checks_go_on(pool_on, capl
     assert snap.state is JobState.SUCCEEDED
 
 
-async def test_stall_timeout_holds_while_polling_a_running_prompt(pool_on):
-    pool, servers = await pool_on(2, stall_timeout=1.0, max_attempts=2)
+async def test_stall_timeout_holds_while_polling_a_running_prompt(pool_of):
+    pool, servers = await pool_of(2, stall_timeout=1.0, max_attempts=2)
     job = pool.submit(JobSpec(prompt(ms=400), target=Target(server=None)))
     await wait_for(lambda: job.state is JobState.RUNNING)
     first = job.server
@@ -77,8 +60,8 @@ async def test_stall_timeout_holds_while_polling_a_running_prompt(pool_on):
     assert snap.attempts[0].error.kind is ErrorKind.TIMEOUT and "no progress" in snap.attempts[0].error.message
 
 
-async def test_stall_timeout_holds_for_a_prompt_stuck_in_the_queue(pool_on):
-    pool, servers = await pool_on(1, stall_timeout=1.0, max_attempts=1)
+async def test_stall_timeout_holds_for_a_prompt_stuck_in_the_queue(pool_of):
+    pool, servers = await pool_of(1, stall_timeout=1.0, max_attempts=1)
     servers[0].add_foreign_job(3600)   # someone else's job that never ends: ours waits behind it
     job = pool.submit(JobSpec(prompt()))
     snap = await asyncio.wait_for(job.future, 30)
@@ -86,8 +69,8 @@ async def test_stall_timeout_holds_for_a_prompt_stuck_in_the_queue(pool_on):
     assert snap.error.kind is ErrorKind.TIMEOUT and "waiting in its queue" in snap.error.message
 
 
-async def test_missing_history_is_a_failure_not_an_empty_success(pool_on):
-    pool, servers = await pool_on(2, max_attempts=2)
+async def test_missing_history_is_a_failure_not_an_empty_success(pool_of):
+    pool, servers = await pool_of(2, max_attempts=2)
 
     async def no_history(prompt_id: str):
         return None
@@ -101,8 +84,8 @@ async def test_missing_history_is_a_failure_not_an_empty_success(pool_on):
     assert free.state is JobState.SUCCEEDED and free.outputs
 
 
-async def test_fetched_outputs_survive_their_server(pool_on):
-    pool, servers = await pool_on(1)
+async def test_fetched_outputs_survive_their_server(pool_of):
+    pool, servers = await pool_of(1)
     snap = await pool.run(JobSpec(prompt(), fetch_outputs=True))
     assert snap.state is JobState.SUCCEEDED and snap.outputs
     await servers[0].kill()
@@ -110,8 +93,8 @@ async def test_fetched_outputs_survive_their_server(pool_on):
     assert data.startswith(b"\x89PNG")
 
 
-async def test_outputs_that_cannot_be_fetched_rerun_the_job_elsewhere(pool_on):
-    pool, servers = await pool_on(2, max_attempts=3)
+async def test_outputs_that_cannot_be_fetched_rerun_the_job_elsewhere(pool_of):
+    pool, servers = await pool_of(2, max_attempts=3)
     await wait_for(lambda: all(s.usable and s.info_ready for s in pool.servers.values()))
 
     async def gone(*args, **kwargs):
@@ -127,8 +110,8 @@ async def test_outputs_that_cannot_be_fetched_rerun_the_job_elsewhere(pool_on):
     assert first.error.message.startswith("outputs not downloaded")
 
 
-async def test_abandoned_prompt_is_withdrawn_and_its_fate_recorded(pool_on):
-    pool, servers = await pool_on(2, stall_timeout=1.0, max_attempts=2)
+async def test_abandoned_prompt_is_withdrawn_and_its_fate_recorded(pool_of):
+    pool, servers = await pool_of(2, stall_timeout=1.0, max_attempts=2)
     job = pool.submit(JobSpec(prompt(ms=400)))
     await wait_for(lambda: job.state is JobState.RUNNING)
     first = job.server

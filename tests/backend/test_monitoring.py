@@ -17,8 +17,8 @@ from comfy_backend.jobs import JobSpec, Target
 from comfy_backend.metrics import Sample, ServerMetrics, metrics_report
 from comfy_backend.models import Health, JobState
 from comfy_backend.pool import ServerPool
-from tests.backend.test_pool_fake import prompt, wait_for, width_cost
-from tests.fake_fixtures import pool_config
+from tests.backend.test_pool_fake import prompt, wait_for
+from tests.fake_fixtures import pool_config, width_cost
 
 AGENT = {"agent": "ryven_comfy_agent", "cpu_percent": 37.5, "ram_used": 3 * 2**30, "ram_total": 8 * 2**30,
          "gpus": [{"gpu_percent": 80.0, "vram_used": 2**30, "vram_total": 4 * 2**30, "temperature_c": 66.0}]}

@@ -4,8 +4,6 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
-
 from comfy_backend.errors import ErrorKind
 from comfy_backend.events import JobEvent, ServerEvent
 from comfy_backend.jobs import JobSpec, Target, Upload
@@ -23,13 +21,6 @@ def prompt(ms: int = 10, colour: int | None = None, prefix: str = "t/run") -> di
     }
 
 
-def width_cost(p: dict) -> float:
-    for node in p.values():
-        if node.get("class_type") == "EmptyImage":
-            return node["inputs"]["width"] / 1000.0
-    return 0.01
-
-
 async def wait_for(cond, timeout=10.0):
     end = asyncio.get_running_loop().time() + timeout
     while not cond():
@@ -38,19 +29,6 @@ async def wait_for(cond, timeout=10.0):
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def pool_of(fake_servers):
-    pools = []
-
-    async def make(n=3, speeds=None, policy=None, **defaults):
-        servers = await fake_servers(n, speeds=speeds, cost=width_cost, history_delay=0.02)
-        pool = await ServerPool(pool_config(servers, **defaults), policy=policy).start()
-        pools.append(pool)
-        return pool, servers
-
-    yield make
-    for p in pools:
-        await p.close()
 
 
 async def test_trivial_job_outputs_and_events(pool_of):
