@@ -14,15 +14,25 @@
   the canvas: two extra sets per node after the first expand). They are now deleted (a body only
   once it holds no ports: a collapsed node keeps its ports there until it is expanded).
 
+And one saving: a node's **title** is drawn from a pixmap cached on its label, keyed on what the
+drawing depends on (the title text, style, colours, hover and selection, the theme, the label's size
+and the view's scale): a rename or any other change of these draws it anew (a cache keyed on the
+label's size alone kept the old name of a node renamed to a title of the same width). Ryven's
+theme lays the text out (font lookup, shaping) on every repaint of a node otherwise.
+
 Each fix is applied only when Ryven's function is the one it was written against (same names
 used), so a Ryven version that changed keeps its own code.
 """
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
+from qtpy.QtCore import QRectF
+from qtpy.QtGui import QColor, QPainter, QPixmap
 from ryvencore_qt.src.flows.node_list_widget.NodeListWidget import NodeListWidget
+from ryvencore_qt.src.flows.nodes.NodeItem_TitleLabel import TitleLabel
 from ryvencore_qt.src.flows.nodes.NodeItemWidget import NodeItemWidget
 
 log = logging.getLogger(__name__)
@@ -30,6 +40,10 @@ log = logging.getLogger(__name__)
 _REBUILD_NAMES = ("enumerate", "node_item", "inputs", "inputs_layout", "removeAt", "outputs", "outputs_layout",
                   "setLayout", "resize", "minimumSize", "setup_layout", "collapsed", "add_input_to_layout",
                   "add_output_to_layout", "main_widget", "add_main_widget_to_layout")
+_TITLE_PAINT_NAMES = ("node_item", "session_design", "flow_theme", "paint_NI_title_label", "node_gui",
+                      "isSelected", "hovering", "design_style", "title_str", "color", "boundingRect")
+#: a title bigger than this on screen (device pixels) is drawn directly (a huge zoom: no pixmap that size)
+TITLE_CACHE_MAX_PX = 4096
 _applied = False
 
 
@@ -52,6 +66,9 @@ def apply() -> list[str]:
 
         NodeListWidget._update_view = _update_view
         done.append("NodeListWidget._update_view")
+    if _names(TitleLabel.paint) == _TITLE_PAINT_NAMES:
+        TitleLabel.paint = paint_title
+        done.append("TitleLabel.paint")
     log.debug("Ryven fixes applied: %s", ", ".join(done) or "none (another Ryven version)")
     return done
 
@@ -97,3 +114,51 @@ def hide_rows_out_of_list(node_list: Any) -> None:
             row.show()
         elif row.parent() is None:
             row.hide()
+
+
+def _draw_title(label: Any, painter: Any, option: Any, rect: QRectF) -> None:
+    """What Ryven's ``TitleLabel.paint`` draws (its theme's title), into ``rect``."""
+    item = label.node_item
+    item.session_design.flow_theme.paint_NI_title_label(
+        label.node_gui, item.isSelected(), label.hovering, painter, option,
+        label.design_style(), label.title_str, item.color, rect)
+
+
+def title_key(label: Any, painter: Any, rect: QRectF) -> tuple[Any, ...] | None:
+    """Everything the title's drawing depends on, or None when it is not worth caching (a rotated
+    or sheared view, an empty or huge label)."""
+    t = painter.worldTransform()
+    if t.m12() or t.m21() or t.m11() <= 0 or t.m11() != t.m22():
+        return None
+    scale = t.m11() * painter.device().devicePixelRatioF()
+    w, h = math.ceil(rect.width() * scale), math.ceil(rect.height() * scale)
+    if not (0 < w <= TITLE_CACHE_MAX_PX and 0 < h <= TITLE_CACHE_MAX_PX):
+        return None
+    item = label.node_item
+    theme = item.session_design.flow_theme
+    return (label.title_str, label.design_style(), item.isSelected(), label.hovering, item.color.rgba(),
+            label.color.rgba(), id(theme), getattr(theme, "name", ""), rect.width(), rect.height(), round(scale, 4),
+            painter.renderHints().value)
+
+
+def paint_title(self: Any, painter: Any, option: Any, widget: Any = None) -> None:
+    """Ryven's ``TitleLabel.paint`` from a pixmap drawn at the view's resolution, redrawn when its key changes."""
+    rect = QRectF(self.boundingRect())
+    key = title_key(self, painter, rect)
+    if key is None:
+        _draw_title(self, painter, option, rect)
+        return
+    cached = getattr(self, "_rc_title", None)
+    if cached is None or cached[0] != key:
+        scale = key[-2]
+        pix = QPixmap(math.ceil(rect.width() * scale), math.ceil(rect.height() * scale))
+        pix.fill(QColor(0, 0, 0, 0))
+        p = QPainter(pix)
+        try:
+            p.setRenderHints(painter.renderHints())
+            p.scale(scale, scale)
+            _draw_title(self, p, option, QRectF(rect))  # a copy: the theme moves the rect's edges
+        finally:
+            p.end()
+        cached = self._rc_title = (key, pix)
+    painter.drawPixmap(rect, cached[1], QRectF(cached[1].rect()))
