@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import time
 from itertools import pairwise
 from typing import Any
@@ -21,6 +22,8 @@ from .gui_widgets import KeepActions, WrapLabel, without_status_word
 from .run_state import RunStatus
 from .values import is_image_source
 from .workflow_node import WorkflowNode
+
+log = logging.getLogger(__name__)
 
 # Ryven's canvas, before any node is drawn: bounds computed by Qt, two defects fixed
 gui_paint.native_bounds()
@@ -151,7 +154,12 @@ class RefreshQueue:
         n = 0
         while self._due and n < int(self.per_turn) and (time.perf_counter() - began) * 1000 < self.BUDGET_MS:
             key = next(iter(self._due))  # the longest waiting first
-            n += self.RELAYOUT_WEIGHT if self._due.pop(key)._refresh_now() else 1
+            widget = self._due.pop(key)
+            try:
+                n += self.RELAYOUT_WEIGHT if widget._refresh_now() else 1
+            except Exception:  # a bug in one node's redraw must not stop every node's redraws
+                log.exception("redrawing node %r failed", getattr(widget.node, "title", "?"))
+                n += 1
         if self._due:
             now = time.perf_counter()
             self._last = (now, (now - began) * 1000)

@@ -187,3 +187,29 @@ def test_no_remove_at_warning_when_collapsing_expanding_and_running(editor, spec
     finally:
         qInstallMessageHandler(previous)
     assert not [m for m in seen if "removeAt" in m], seen
+
+
+def test_one_failing_node_redraw_does_not_stop_the_others(qapp, qtbot, caplog):
+    from types import SimpleNamespace
+
+    from ryven_comfy_nodes.gui_node import RefreshQueue
+
+    drawn: list[str] = []
+
+    class Widget:
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.node, self.fail = SimpleNamespace(title=name), fail
+
+        def _refresh_now(self) -> bool:
+            if self.fail:
+                raise ValueError("a bug in this node's redraw")
+            drawn.append(self.node.title)
+            return False
+
+    queue = RefreshQueue()
+    for w in (Widget("a"), Widget("bad", fail=True), Widget("c")):
+        queue.add(w)  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: drawn == ["a", "c"], timeout=10_000)
+    queue.add(Widget("later"))  # type: ignore[arg-type]  # the queue still runs afterwards
+    qtbot.waitUntil(lambda: drawn == ["a", "c", "later"], timeout=10_000)
+    assert "redrawing node 'bad' failed" in caplog.text
