@@ -16,7 +16,7 @@ class RunStatus(enum.StrEnum):
     """Where a node's run is. The string values are what projects and reports store."""
 
     IDLE = "idle"
-    PENDING = "pending"        # part of a run, waiting for upstream nodes
+    PENDING = "pending"        # part of a run, waiting for upstream nodes or for its slice of a big start
     STARTING = "starting"      # values checked, about to be submitted
     UPLOADING = "uploading"    # fetching upstream images to hand to the job
     QUEUED = "queued"          # in the backend's queue
