@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import ComfyBackendError, ConfigError, OutputPathError, WorkflowError
 from ..safe_text import sanitize_line
@@ -74,13 +75,26 @@ def process_log_file(folder: Path) -> Path:
     return folder / f"ryven-comfy-{stamp}-{os.getpid()}.log"
 
 
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """A console handler writing to ``sys.stderr`` as it is at each record, not as it was when the
+    handler was made: a ``main()`` run in-process (tests capture and then close stderr) must not
+    leave a handler bound to a closed stream for later records (a backend thread's) to trip over."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        logging.Handler.__init__(self, level)  # no stream of its own: ``stream`` below resolves it
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+
 def _configure_logging(verbose: int) -> None:
     """Console: warnings (more with -v); file: an INFO log of this process for later diagnosis."""
     root = logging.getLogger()
     if any(getattr(h, "_ryven_comfy", False) for h in root.handlers):
         return  # main() called again in one process (tests)
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-    console = logging.StreamHandler(sys.stderr)
+    console = StderrHandler()
     console.setLevel(logging.WARNING - 10 * min(verbose, 2))
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     console._ryven_comfy = True  # type: ignore[attr-defined]
