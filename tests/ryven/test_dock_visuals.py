@@ -147,6 +147,50 @@ def test_log_dock_says_what_comes_when_empty(qapp, qtbot):
     panel.close_handler()
 
 
+def contrast(a, b) -> float:
+    """WCAG contrast ratio of two QColors."""
+    def lum(c) -> float:
+        def ch(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * ch(c.redF()) + 0.7152 * ch(c.greenF()) + 0.0722 * ch(c.blueF())
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_log_lines_are_coloured_by_level_and_readable_on_the_dark_theme(qapp, qtbot, tmp_path):
+    import logging
+
+    from qtpy.QtGui import QColor
+
+    from ryven_comfy_nodes.gui_log import LogPanel, level_colour
+
+    logger = logging.getLogger("test.log_colours")
+    logger.propagate = False
+    panel = themed(LogPanel(lambda f: f(), logger=logger), 900, 200)
+    qtbot.addWidget(panel)
+    panel.level_box.setCurrentText("debug")
+    logger.setLevel(logging.DEBUG)
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL):
+        logger.log(level, "server local2 said something at %s", logging.getLevelName(level))
+    doc = panel.text.document()
+    assert doc.blockCount() == 5
+    drawn = [doc.findBlockByNumber(i).begin().fragment().charFormat().foreground().color().name() for i in range(5)]
+    wanted = [level_colour(lv) for lv in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)]
+    assert drawn == wanted
+    assert len(set(drawn[:4])) == 4 and drawn[3] == drawn[4]  # grey, light, amber, red; critical red too
+    background = QColor("#1e242a")  # the theme's
+    assert all(contrast(QColor(c), background) >= 4.5 for c in set(drawn))
+    img = panel.text.viewport().grab().toImage()
+    img.save(str(tmp_path / "log.png"))
+    seen = {img.pixelColor(x, y).name() for x in range(img.width()) for y in range(min(img.height(), 120))}
+    assert {level_colour(logging.WARNING), level_colour(logging.ERROR)} <= seen  # drawn, not just set
+    assert img.pixelColor(img.width() - 5, img.height() - 5).lightness() < 60  # on a dark background
+    panel.level_box.setCurrentText("warning")  # a rebuild keeps the colours
+    assert doc.blockCount() == 3
+    assert doc.findBlockByNumber(0).begin().fragment().charFormat().foreground().color().name() == wanted[2]
+    panel.close_handler()
+
+
 def test_server_dialog_is_wide_and_centred_over_the_window(qapp, qtbot):
     from qtpy.QtWidgets import QMainWindow
 
