@@ -116,6 +116,20 @@ class SeriesStore:
         return edges[1:], ys
 
 
+def legend_html(servers: list[str]) -> str:
+    """The legend's text: each server's colour and id, then the pool's; breaks only between entries
+    (the swatch and its id stay together when the legend wraps)."""
+    entries = [(PENS[i % len(PENS)], sid) for i, sid in enumerate(servers)] + [("#e5e5e5", POOL)]
+    # a word joiner after each character lines may break at ('-', '/', '.'); Qt's rich text ignores
+    # ``white-space: nowrap`` on a span
+    return " &nbsp; ".join(f'<span style="color:{colour}">■&nbsp;{_unbroken(html.escape(sid))}</span>'
+                           for colour, sid in entries)
+
+
+def _unbroken(text: str) -> str:
+    return "".join(c + "\u2060" if c in "-/._" else c for c in text)
+
+
 class ChartsPanel(QWidget):
     """Six charts, a window choice, pause, hover read-outs and a highlighted server."""
 
@@ -141,16 +155,19 @@ class ChartsPanel(QWidget):
         self.highlight_box.addItem("(none)")
         self.highlight_box.currentIndexChanged.connect(lambda _: self.redraw())
         bar.addWidget(self.highlight_box)
-        self.legend = QLabel("")  # which colour is which server
-        self.legend.setToolTip("line colours; click a line (or a server's row) to highlight that server")
-        self.legend.setMinimumWidth(50)  # ten servers' names are cut rather than widen the window
-        self.legend.setStyleSheet("QLabel{background:#000;padding:1px 6px;border-radius:3px}")  # as on the plots
-        bar.addWidget(self.legend)
         self._legend_for: list[str] = []
         self.readout = QLabel("x axis: minutes ago · hover a chart for every server's value")
         self.readout.setMinimumWidth(50)  # a long read-out is cut, never widens the window
         bar.addWidget(self.readout, 1)
         lay.addLayout(bar)
+        # Which colour is which server, on a row of its own that wraps onto more lines: in the
+        # toolbar, ten servers' names were cut at 1280 px (the colours of the last ones unseen).
+        self.legend = QLabel("")
+        self.legend.setToolTip("line colours; click a line (or a server's row) to highlight that server")
+        self.legend.setWordWrap(True)
+        self.legend.setStyleSheet("QLabel{background:#000;padding:1px 6px;border-radius:3px}")  # as on the plots
+        self.legend.hide()  # until there is a server to name
+        lay.addWidget(self.legend)
         self.view = pg.GraphicsLayoutWidget()
         lay.addWidget(self.view, 1)
         self.plots: dict[str, Any] = {}
@@ -276,8 +293,8 @@ class ChartsPanel(QWidget):
                 self.highlight_box.addItem(sid)
         if servers != self._legend_for:
             self._legend_for = list(servers)
-            self.legend.setText(" ".join(f'<span style="color:{PENS[i % len(PENS)]}">■ {html.escape(sid)}</span>'
-                                         for i, sid in enumerate(servers)) + ' <span style="color:#e5e5e5">■ pool</span>')
+            self.legend.setText(legend_html(servers))
+            self.legend.setVisible(bool(servers))
         highlight = self.highlight_box.currentText() if self.highlight_box.currentIndex() > 0 else None
         if highlight != self.highlight:
             self.highlight = highlight

@@ -138,6 +138,40 @@ def test_empty_charts_say_why_and_hide_it_once_drawn(qapp, qtbot):
     assert panel.pause.isChecked() and "resume" in panel.pause.text().lower()
 
 
+@pytest.mark.parametrize("ids", [[f"s{i}" for i in range(10)], [f"gpu-server-{i:02d}.lab" for i in range(10)]])
+def test_the_legend_shows_every_servers_colour_with_ten_servers_at_1280(qapp, qtbot, tmp_path, ids):
+    """The legend used to sit in the toolbar and be cut after a few of ten servers: it flows onto
+    more lines now, every server's swatch in sight (the charts dock of a 1280x800 window)."""
+    from qtpy.QtWidgets import QMainWindow
+
+    from ryven_comfy_nodes.gui_charts import PENS, ChartsPanel
+    from ryven_comfy_nodes.gui_docks import CHARTS_HEIGHT
+
+    win = QMainWindow()
+    panel = ChartsPanel()
+    panel.pause.setChecked(True)  # no context: only the samples given below
+    win.setCentralWidget(panel)
+    themed(win, 1276, CHARTS_HEIGHT)
+    qtbot.addWidget(win)
+    assert not panel.legend.isVisible()  # no server yet: no empty black strip
+    now = time.time()
+    panel.store.add({sid: {"jobs_per_minute": [(now - 5, 1.0), (now, 2.0)]} for sid in ids})
+    panel.redraw()
+    qtbot.waitUntil(lambda: not panel.drawing, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.legend.isVisible())
+    qapp.processEvents()
+    legend = panel.legend
+    assert legend.width() <= panel.width()
+    needed = legend.heightForWidth(legend.width())
+    assert legend.height() >= needed, (legend.height(), needed)  # every line of it shown, none cut
+    img = legend.grab().toImage()
+    img.save(str(tmp_path / "legend.png"))
+    win.grab().save(str(tmp_path / "dock.png"))
+    seen = {img.pixelColor(x, y).name() for x in range(img.width()) for y in range(img.height())}
+    assert set(PENS) <= seen  # all ten servers' colours drawn
+    assert panel.view.height() >= CHARTS_HEIGHT // 2  # the charts keep most of the dock
+
+
 def test_log_dock_says_what_comes_when_empty(qapp, qtbot):
     from ryven_comfy_nodes.gui_log import LogPanel
 
