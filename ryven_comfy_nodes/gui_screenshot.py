@@ -70,9 +70,24 @@ class ScreenshotRun:
         ok = self.flow_run is None or (self.flow_run.finished and self.flow_run.ok)
         QTimer.singleShot(self.settle_ms, lambda: self._finish(0 if ok and not timed_out else 1))
 
+    def _refresh_docks(self) -> None:
+        """Redraw the servers and jobs docks from the core's state now: their timers lag the flow's
+        end, and the picture showed a job still in flight."""
+        from .gui_jobs import JobsPanel
+        from .gui_servers import ServersTable
+
+        find = getattr(self.editor, "findChildren", None)
+        if find is None:  # not a window (tests drive this with a stand-in)
+            return
+        for table in find(ServersTable):
+            table.refresh(force=True)
+        for jobs in find(JobsPanel):
+            jobs.refresh(force=True)
+
     def _finish(self, code: int) -> None:
         from . import gui_layout
 
+        self._refresh_docks()
         gui_layout.fit_flow(self.editor)
         if self.out is not None:
             self.out.parent.mkdir(parents=True, exist_ok=True)

@@ -177,6 +177,7 @@ class ServersTable(QTableWidget):
         self.snaps: dict[str, ServerSnapshot] = {}
         self._rows: dict[str, int] = {}
         self._dirty = True
+        self._drew_running = False  # the last redraw showed a running job
         self.itemSelectionChanged.connect(self._selected)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
@@ -207,16 +208,19 @@ class ServersTable(QTableWidget):
         if sid is not None:
             self.server_clicked.emit(sid)
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         """Redraw every row from the latest snapshots and the jobs running now (not while the
-        table is hidden, e.g. behind another dock's tab: it is redrawn when shown)."""
-        if not self.isVisible():
+        table is hidden, e.g. behind another dock's tab: it is redrawn when shown; always with
+        ``force``, e.g. right before a screenshot)."""
+        if not (force or self.isVisible()):
             return
         ctx = current_context(create=False)
         running = self._running_jobs(ctx.orch.jobs() if ctx is not None else [])
-        if not self._dirty and not running and not any(self._offline_rows()):
+        # rows that showed a running job are drawn once more after it ended (no job any more)
+        if not (force or self._dirty or running or self._drew_running or any(self._offline_rows())):
             return
         self._dirty = False
+        self._drew_running = bool(running)
         ids = list(self.snaps)
         if ids != list(self._rows):
             chosen = self.selected_id()
