@@ -295,7 +295,7 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
         try:
             if pending:
                 self._refresh()
-            if relayout and self.sizeHint() != self.size():  # not already fitted by the refresh
+            if relayout and not self._fitted():  # not already fitted by the refresh
                 self._reshape()
                 return True
         except RuntimeError:  # the Qt widget was deleted (node removed)
@@ -346,6 +346,22 @@ class WorkflowMainWidget(NodeMainWidget, QWidget):
             self._reshape()
         else:  # laid out now, not on the next turn: what changed is repainted once, in this turn's paint
             self.layout().activate()
+
+    def _fitted(self) -> bool:
+        """The widget and its node item both have the widget's size hint.
+
+        Qt may grow the widget itself when its layout changes (a thumbnail arrives): then only the
+        item (the main widget's proxy) is still too small, and the node would stay clipped.
+        """
+        hint = self.sizeHint()
+        if self.size() != hint:
+            return False
+        widget = getattr(getattr(self, "node_item", None), "widget", None)
+        proxy = getattr(widget, "main_widget_proxy", None)
+        if proxy is None:
+            return True
+        size = proxy.size()
+        return size.width() >= hint.width() and size.height() >= hint.height()
 
     def _reshape(self) -> None:
         try:

@@ -151,10 +151,11 @@ def test_nodes_show_their_results_without_clipping(editor, qtbot):
         if strip is None:
             continue
         qtbot.waitUntil(lambda s=strip: bool(s.thumbs) and all(t.loaded for t in s.thumbs), timeout=20_000)
-        qtbot.waitUntil(lambda m=mw: m.size().height() >= m.sizeHint().height() and
-                        m.size().width() >= m.sizeHint().width(), timeout=5_000)
         proxy = n.gui.item.widget.main_widget_proxy
-        assert proxy.size().height() >= mw.sizeHint().height()  # the item grew with its widget
+        # the widget and then the item grow (the item's resize is a later turn of the redraw queue)
+        qtbot.waitUntil(lambda m=mw, p=proxy: m.size().height() >= m.sizeHint().height() and
+                        m.size().width() >= m.sizeHint().width() and
+                        p.size().height() >= m.sizeHint().height(), timeout=20_000)
     preview = flow_nodes(editor, "Preview")[0]
     assert not preview.gui.item.main_widget.thumbs.thumbs[0].pixmap().isNull()
 
@@ -205,3 +206,4 @@ def test_file_menu_tracks_unsaved_changes_and_opens_a_project_named_after_it(edi
     assert not gui_filemenu.is_modified(editor) and str(out.resolve()) in gui_filemenu.recent_files()
     names = [a.text() for a in editor.ui.menuFile.actions()]
     assert {"New project", "Open project…", "Save project", "Save project as…", "Quit"} <= set(names)
+
