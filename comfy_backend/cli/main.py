@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import ComfyBackendError, ConfigError, OutputPathError, WorkflowError
-from ..safe_text import sanitize_line
+from ..safe_text import sanitize, sanitize_line
 from . import agent, demo, local_servers, servers, workflow
 
 EXIT_OK = 0
@@ -88,6 +88,15 @@ class StderrHandler(logging.StreamHandler[TextIO]):
         return sys.stderr
 
 
+class SafeFormatter(logging.Formatter):
+    """Log lines without terminal escape sequences: a message may quote a server's text (an error
+    body), which must never drive the user's terminal (titles, clipboard, screen clears), on the
+    console or when the log file is shown with ``cat``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return sanitize(super().format(record), max_chars=None)
+
+
 def _configure_logging(verbose: int) -> None:
     """Console: warnings (more with -v); file: an INFO log of this process for later diagnosis."""
     root = logging.getLogger()
@@ -96,7 +105,7 @@ def _configure_logging(verbose: int) -> None:
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
     console = StderrHandler()
     console.setLevel(logging.WARNING - 10 * min(verbose, 2))
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     console._ryven_comfy = True  # type: ignore[attr-defined]
     root.addHandler(console)
     folder = log_dir()
@@ -110,7 +119,7 @@ def _configure_logging(verbose: int) -> None:
                                               "name": __name__, "msg": f"no log file: {exc}"}))
         return
     fh.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    fh.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(fh)
 
 
