@@ -111,22 +111,37 @@
     }
   }
 
-  async function loadInto(wf, name) {
+  // A temporary tab takes the node's name; a name another tab holds already is left alone.
+  async function nameTab(tab, name, warnings) {
     var s = store();
     var path = 'workflows/' + name + '.json';
-    var active = s.activeWorkflow;
+    if (tab.path === path || s.getWorkflowByPath(path)) return;
+    try { await s.renameWorkflow(tab, path); }
+    catch (e) { warnings.push('tab not renamed: ' + ((e && e.message) || e)); }
+  }
+
+  async function loadInto(wf, name) {
+    var active = store().activeWorkflow;
     var warnings = [];
     if (active && active.isTemporary) {
       await app.loadGraphData(wf, true, true, active);
-      if (active.path !== path && !s.getWorkflowByPath(path)) {
-        try { await s.renameWorkflow(active, path); }
-        catch (e) { warnings.push('tab not renamed: ' + ((e && e.message) || e)); }
-      }
+      await nameTab(active, name, warnings);
     } else {
       // never rename (move on the server) a workflow the user saved: a new tab instead
       await app.loadGraphData(wf, true, true, name);
     }
     return warnings;
+  }
+
+  // 1.32's loadApiJson opens its tab without awaiting it (1.58's awaits): let the store's
+  // pending work run until the active tab is another one. Bounded: a saved workflow of that name
+  // that is active already stays active.
+  async function tabSwitched(previous) {
+    for (var i = 0; i < 50; i++) {
+      var now = store().activeWorkflow;
+      if (!previous || (now && now.path !== previous.path)) return;
+      await new Promise(function (res) { setTimeout(res, i < 5 ? 0 : 20); });
+    }
   }
 
   var handlers = {
@@ -157,15 +172,21 @@
       });
     },
 
-    // An API prompt through loadApiJson (new tab); markers: {node id: marker} set afterwards.
+    // An API prompt: loadApiJson builds its graph (laid out, ids kept) but always in a new tab;
+    // markers {node id: marker} are set on it, then the graph goes into the tab that was active
+    // (a temporary one: the page's first "Unsaved Workflow" or the node's tab of an earlier
+    // push) and the new tab is closed, so that a push replaces the node's tab as a UI one does.
     pushApi: async function (prompt, name, markers) {
       listen();
       var types = Object.keys(prompt).map(function (k) { return prompt[k] && prompt[k].class_type; });
       var missing = missingTypes(types.filter(Boolean));
       if (missing.length) return { ok: false, missing: missing };
       return quietly(async function () {
+        var s = store();
+        var previous = s.activeWorkflow;
         try {
           await app.loadApiJson(prompt, name + '.json');
+          await tabSwitched(previous);
         } catch (e) {
           return { ok: false, refused: String((e && e.message) || e) };
         }
@@ -173,7 +194,14 @@
           var node = app.graph.getNodeById(Number(id)) || app.graph.getNodeById(id);
           if (node) { node.properties = node.properties || {}; node.properties.ryven_comfy = markers[id]; }
         });
-        return { ok: true, warnings: [], path: store().activeWorkflow.path };
+        var opened = s.activeWorkflow;
+        var warnings = [];
+        if (previous && previous.isTemporary && opened && opened.path !== previous.path) {
+          await app.loadGraphData(app.graph.serialize(), true, true, previous);
+          await s.closeWorkflow(opened);   // the store's close: no "save changes?" dialog
+          await nameTab(previous, name, warnings);
+        }
+        return { ok: true, warnings: warnings, path: s.activeWorkflow.path };
       });
     },
 

@@ -88,8 +88,10 @@ def push(page: EditorPage, workflow: dict[str, Any], *, name: str,
          exposed: Sequence[ExposedParameter] = ()) -> Future[PushResult]:
     """Load ``workflow`` into the active tab of ``page``, named ``name``, markers written in.
 
-    A UI workflow replaces the active tab's graph (a new tab when the active one is a saved
-    workflow); an API prompt opens through ``loadApiJson`` in a new tab.
+    The workflow replaces the active tab's graph and the tab takes ``name`` (a new tab when the
+    active one is a saved workflow): the first push replaces the page's initial "Unsaved
+    Workflow", later ones the node's tab. An API prompt is laid out by ``loadApiJson``, which
+    always opens a tab of its own; its graph is moved into the active tab and that tab closed.
     """
     try:
         model = ParsedWorkflow.of(workflow)

@@ -165,6 +165,25 @@ def test_an_api_prompt_opens_through_load_api_json_with_its_markers(page: Editor
     assert pulled.prompt["10"]["inputs"] == {"value": 0.25, "width": 64, "height": 48}
 
 
+TABS_JS = "const s = app.extensionManager.workflow; return s.openWorkflows.map(w => w.path)"
+
+
+def test_every_push_replaces_the_one_tab_named_after_the_node(page: EditorPage) -> None:
+    # the page starts with one "Unsaved Workflow" tab and every test pushes into the active tab:
+    # the page never holds more than the tab of the node pushed last (an API prompt, which
+    # loadApiJson opens in a tab of its own, included)
+    prompt = {"10": {"class_type": "SolidMask", "inputs": {"value": 0.25, "width": 64, "height": 48}},
+              "11": {"class_type": "MaskToImage", "inputs": {"mask": ["10", 0]}},
+              "12": {"class_type": "PreviewImage", "inputs": {"images": ["11", 0]}}}
+    for wf, name in ((prompt, "Tab api node"), (prompt, "Tab api node"),
+                     (json.loads(SAMPLE.read_text()), "Tab ui node"), (prompt, "Tab api node")):
+        pushed = wait(push(page, wf, name=name), W)
+        assert pushed.path == f"workflows/{name}.json" and not pushed.warnings
+        assert wait(page.run_js(TABS_JS), W) == [pushed.path]
+        shown = wait(page.run_js("return app.graph.serialize().nodes.length"), W)
+        assert shown == len(wf.get("nodes", wf))
+
+
 def test_unknown_node_types_and_malformed_workflows_change_nothing(page: EditorPage) -> None:
     wf = json.loads(SAMPLE.read_text())
     wait(push(page, wf, name="Bridge test node"), W)
