@@ -40,6 +40,10 @@ def settings() -> QSettings:
     return QSettings(path, QSettings.IniFormat)
 
 
+DOCK_TABS_STYLE = ("QTabBar { qproperty-elideMode: ElideNone; }"
+                   "QTabBar::tab:top, QTabBar::tab:bottom { padding: 0 7px; min-width: 0px; }")
+
+
 def flow_view(editor: Any, flow: Any = None) -> Any:
     """The ``FlowView`` of ``flow`` (default: the current flow)."""
     return editor.flow_UIs[flow or editor.get_current_flow()].flow_view
@@ -72,6 +76,10 @@ def compact_flow_ui(flow_ui: Any) -> None:
     """A flow's right column (inspector and friends) at a fixed, narrow width."""
     dock = flow_ui.ui.inspector_dock
     flow_ui.resizeDocks([dock], [INSPECTOR_WIDTH], Qt.Horizontal)
+    # Ryven's theme pads each dock tab 15 px a side and Qt elides what does not fit: six tabs in
+    # the narrow column read "INSPEC…", "UNDO …", "SETTIN…". Compact tabs with their whole names;
+    # the tab bar's scroll arrows reach the rest.
+    flow_ui.setStyleSheet(DOCK_TABS_STYLE)
     dock.raise_()
 
 
