@@ -32,6 +32,7 @@ class PoolAttempts(PoolState):
         server.in_flight.add(job.id)
         server.last_used = time.monotonic()
         self._job_changed(job, "state")
+        self._server_changed(server)  # its in-flight count is part of the server's snapshot
         self._spawn(self._run_attempt(job, server, attempt))
 
     async def _run_attempt(self, job: Job, server: ServerHandle, attempt: Attempt) -> None:
@@ -75,8 +76,8 @@ class PoolAttempts(PoolState):
             job.finish(JobState.SUCCEEDED, outputs=outputs)
         finally:
             server.in_flight.discard(job.id)
-            self._wake.set()
             self._job_changed(job, "state")
+            self._server_changed(server)  # wakes the dispatcher; the dock no longer shows the job
 
     def _after_failure(self, job: Job, server: ServerHandle, error: JobError) -> None:
         if not error.retryable or job.cancel_requested:

@@ -48,6 +48,10 @@ async def test_trivial_job_outputs_and_events(pool_of):
     assert states[0] is JobState.QUEUED and states[-1] is JobState.SUCCEEDED
     assert sum(1 for s in states if s.final) >= 1
     assert any(isinstance(e, ServerEvent) for e in events)
+    # the server's snapshot follows the job at once (not at its next health check): in flight, then not
+    ran_on = snap.attempts[0].server
+    flights = [e.server.in_flight for e in events if isinstance(e, ServerEvent) and e.server.id == ran_on]
+    assert 1 in flights and flights[-1] == 0
 
 
 async def test_validation_error_is_not_retried(pool_of):
