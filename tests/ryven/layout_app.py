@@ -120,7 +120,7 @@ def simulate(flow: Any, state: str, ctx: Any) -> None:
             node.mark_pending()
             if state == "done":
                 node.mark_saving()
-                node.mark_saved(["/tmp/x.png"], SAVED_MESSAGE)
+                node.mark_saved(["saved/x.png"], SAVED_MESSAGE)  # only shown, never opened
             else:
                 node.mark_blocked("blocked: upstream 'txt2img SD1.5 with a long title' failed")
         if not isinstance(node, WorkflowNode):
