@@ -16,7 +16,7 @@ from typing import Any
 from comfy_backend.files import atomic_write_text
 
 from .common import RESULTS_DIR
-from .report_sections import SECTIONS, Section, Verdict
+from .report_sections import SECTIONS, Section, Verdict, table_head
 
 OUT = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -109,7 +109,7 @@ def _without_env(command: str) -> str:
 
 
 def summary(results: dict[str, dict[str, Any]], order: list[str]) -> list[str]:
-    lines = ["| # | benchmark | goal met? | figures | when |", "|---|---|---|---|---|"]
+    lines = table_head("#", "benchmark", "goal met?", "figures", "when")
     for num, name in enumerate(order, 1):
         sec = SECTIONS.get(name)
         if sec is None:

@@ -44,14 +44,19 @@ def _x(v: float) -> str:
     return f"{v:.2f}×"
 
 
+def table_head(*columns: str) -> list[str]:
+    """A Markdown table's header row and its separator, one ``---`` per column."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 # ---------------------------------------------------------------- overhead
 
 def overhead_body(r: R) -> list[str]:
     server = r.get("server", "one real local ComfyUI CPU server")
     lines = [f"Trivial prompt (EmptyImage 64² → PreviewImage) on {server}; {r['runs']} runs of each client, "
              "interleaved (direct, pool, direct, …), every prompt a new colour so the server's cache never answers:", "",
-             "| run | direct aiohttp+WS (baseline) median / p90 ms | ryven-comfy pool median / p90 ms | ratio at the median |",
-             "|---|---|---|---|"]
+             *table_head("run", "direct aiohttp+WS (baseline) median / p90 ms", "ryven-comfy pool median / p90 ms",
+                         "ratio at the median")]
     for i, x in enumerate(_runs(r), 1):
         d, p = x["direct_ms"], x["pool_ms"]
         lines.append(f"| {i} | {d['median']:.1f} / {d['p90']:.1f} | {p['median']:.1f} / {p['p90']:.1f} | **{_x(x['ratio_median'])}** |")
@@ -75,7 +80,7 @@ def makespan_body(r: R) -> list[str]:
     lines = [f"{r['jobs']} jobs of 0.25/0.5/1/2 s of work on 10 fake servers with speeds {r['speeds']}; lower bound "
              f"{r['lower_bound_s']:.2f} s (total work ÷ total speed, or the longest job on the fastest server). "
              f"Each run: the median of {r.get('repeat', 1)} interleaved runs of every policy.", "",
-             "| run | policy | makespan ÷ lower bound (median) | makespan s | every interleaved run |", "|---|---|---|---|---|"]
+             *table_head("run", "policy", "makespan ÷ lower bound (median)", "makespan s", "every interleaved run")]
     for i, x in enumerate(_runs(r), 1):
         for name, p in x["policies"].items():
             each = ", ".join(f"{v:.3f}" for v in p.get("ratios", []))
@@ -177,7 +182,7 @@ def scale_body(r: R) -> list[str]:
     lines = [f"{r['jobs']} sampler jobs ({r['steps_per_job']} progress steps each, ~43 WebSocket messages per job) on "
              f"{r['servers']} fake servers running in another process; the baseline is the bare client "
              f"(`benchmarks/direct_client.py`) running the same jobs, one worker per server:", "",
-             "| run | client | CPU s | CPU ms/job | wall s |", "|---|---|---|---|---|"]
+             *table_head("run", "client", "CPU s", "CPU ms/job", "wall s")]
     for i, x in enumerate(_runs(r), 1):
         d, p = x["direct"], x["pool"]
         lines += [f"| {i} | direct aiohttp+WS (baseline) | {d['cpu_s']:.2f} | {d['cpu_ms_per_job']:.2f} | {d['wall_s']:.1f} |",
@@ -231,8 +236,8 @@ def metrics_body(r: R) -> list[str]:
              f"{r['health_interval']:g} s health interval (`/system_stats` + `/queue` per check, "
              f"{r['checks_per_server_per_minute']:g} checks per server per minute, WebSockets open) for "
              f"{r['seconds']:g} s, against an idle baseline of the same length:", "",
-             "| run | CPU s used | idle baseline CPU s | CPU ms per server per minute | % of one core, all servers |",
-             "|---|---|---|---|---|"]
+             *table_head("run", "CPU s used", "idle baseline CPU s", "CPU ms per server per minute",
+                         "% of one core, all servers")]
     for i, x in enumerate(_runs(r), 1):
         lines.append(f"| {i} | {x['cpu_seconds_total']:.2f} | {x['cpu_seconds_idle_baseline']:.2f} | "
                      f"**{x['cpu_ms_per_server_per_minute']:.0f}** | {x['cpu_percent_of_one_core_for_all_servers']:.2f} |")
@@ -271,8 +276,8 @@ def gui_body(r: R) -> list[str]:
     goals = r.get("goals", {})
     launch = r.get("launch_to_window_s") or {}
     lines = [GUI_METHOD, "",
-             "| jobs done | run s | ticks | max stall | p99 stall | p50 stall | stalls > 50 ms | launch to window |",
-             "|---|---|---|---|---|---|---|---|",
+             *table_head("jobs done", "run s", "ticks", "max stall", "p99 stall", "p50 stall", "stalls > 50 ms",
+                         "launch to window"),
              f"| {r.get('done', '?')} of {r.get('jobs', '?')} | {r.get('seconds', '?')} | {r.get('ticks', '?')} | "
              f"**{r['max_stall_ms']} ms** (goal {goals.get('max_stall_ms', 50)}) | {r.get('p99_stall_ms', '?')} ms | "
              f"{r.get('p50_stall_ms', '?')} ms | "
@@ -312,8 +317,8 @@ def bridge_body(r: R) -> list[str]:
     lines = ["The embedded ComfyUI editor (QtWebEngine, offscreen, software rendering): a new page until the sample "
              "workflow is shown, then, with the page ready, push + pull of a 300-node workflow (serialize, "
              "graphToPrompt, re-binding):", "",
-             "| server | frontend | page ready s | workflow shown s | push median s | pull median s | push + pull median / max s |",
-             "|---|---|---|---|---|---|---|"]
+             *table_head("server", "frontend", "page ready s", "workflow shown s", "push median s", "pull median s",
+                         "push + pull median / max s")]
     for s in r["servers"]:
         lines.append(f"| {s['url']} | {s['frontend']} | {s['ready_s']:.2f} | {s['workflow_shown_s']:.2f} | "
                      f"{s['push_median_s']:.3f} | {s['pull_median_s']:.3f} | **{s['push_pull_median_s']:.3f}** / "
