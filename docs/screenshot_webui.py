@@ -28,7 +28,6 @@ os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 os.environ["RYVEN_COMFY_EDITOR_SETTINGS"] = "none"   # no saved window layout: the same picture every time
 
 PROJECT = REPO / "example_projects" / "cpu_chain.orchestrator.json"
-SERVERS = Path("~/.cache/ryven-comfy/local-servers/servers.yaml").expanduser()
 NODE_TITLE = "invert image"
 SIZE = (1600, 1000)
 WEB_WIDTH = 760   # px of the web-UI dock: room for its side bar and a readable graph
@@ -86,6 +85,7 @@ def main(out: Path) -> None:
     from qtpy.QtWidgets import QApplication
 
     from comfy_backend import resolve_servers_config
+    from comfy_backend.local.instances import default_state_dir
     from editor_bridge import wait
     from ryven_comfy_nodes import gui_layout, gui_webui
     from ryven_comfy_nodes.context import current_context
@@ -93,11 +93,12 @@ def main(out: Path) -> None:
     from ryven_comfy_nodes.launcher import create_editor
     from ryven_comfy_nodes.workflow_node import WorkflowNode
 
-    if not SERVERS.is_file():
-        raise SystemExit(f"{SERVERS}: no local servers (ryven-comfy local-servers up --count 3)")
+    servers = default_state_dir() / "servers.yaml"   # where `ryven-comfy local-servers up` lists them
+    if not servers.is_file():
+        raise SystemExit(f"{servers}: no local servers (ryven-comfy local-servers up --count 3)")
     gui_webui.prepare_app()
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    editor = create_editor(resolve_servers_config(SERVERS), PROJECT, app=app)
+    editor = create_editor(resolve_servers_config(servers), PROJECT, app=app)
     editor.resize(*SIZE)
     editor.show()
     pump(app, 1.0)
