@@ -293,7 +293,7 @@ class FlowRunner:
             raise ParameterError(f"{exc} (not submitted)") from None
         if wrong is not None:
             raise ComfyBackendError(wrong)
-        node.mark_starting(uploading=bool(sources))
+        node.mark_starting(uploading=True)  # sources left: images to fetch and upload first
         uploads: list[Upload | None] = [None] * len(sources)
         remaining = [len(sources)]
 
@@ -310,8 +310,6 @@ class FlowRunner:
 
         for i, (spec, value) in enumerate(sources):
             fetch_image_source(self.files, value, lambda d, e, n, i=i, s=spec: got(i, s, d, e, n))
-        if not sources:
-            self._submit_or_fail(node, request)
 
     def _submit_or_fail(self, node: WorkflowNode, request: RunRequest) -> None:
         try:
