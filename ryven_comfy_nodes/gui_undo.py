@@ -18,7 +18,7 @@ from typing import Any
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QAction, QMenu
 
-from . import respec
+from . import gui_layout, respec
 from .workflow_node import WorkflowNode
 from .workflow_spec import WorkflowSpec
 
@@ -133,10 +133,9 @@ def _update_action(node: WorkflowNode) -> None:
 # -- Edit menu ----------------------------------------------------------------------------------
 def _current_view(editor: Any) -> Any:
     try:
-        flow_ui = editor.flow_UIs.get(editor.get_current_flow())
-    except IndexError:   # no flow open
+        return gui_layout.flow_view(editor)
+    except (IndexError, KeyError):   # no flow open
         return None
-    return getattr(flow_ui, "flow_view", None)
 
 
 def install_edit_menu(editor: Any) -> QMenu:
