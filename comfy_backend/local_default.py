@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .discovery import find_servers_file, local_servers_file
 from .local.instances import local_servers_status, start_local_servers
+from .local.processes import read_tail as read_tail  # re-exported: the first-run tab shows the install log
 from .local.provision import STEPS, InstallStep, StepCallback, ensure_comfyui, install_log_path, is_installed
 
 log = logging.getLogger(__name__)
@@ -173,18 +174,3 @@ class LocalStart:
         self._publish(finished=True, percent=100.0, step=len(self._steps), line="local servers ready")
         self._on_ready(path)
 
-
-def read_tail(path: Path | None, lines: int = 8, max_bytes: int = 16384) -> list[str]:
-    """The last ``lines`` non-empty lines of a (possibly large, growing) log file; [] when unreadable."""
-    if path is None:
-        return []
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-    except OSError:
-        return []
-    text = data.decode("utf-8", errors="replace").replace("\r", "\n")
-    return [ln.rstrip() for ln in text.splitlines() if ln.strip()][-lines:]

@@ -106,14 +106,28 @@ def port_conflict_message(port: int) -> str:
             f"(e.g. 'ryven-comfy local-servers down --state-dir <its state dir>') or choose another --base-port")
 
 
+def read_tail(path: Path | None, lines: int = 8, max_bytes: int = 16384) -> list[str]:
+    """The last ``lines`` non-empty lines of a (possibly large, growing) log file; [] when unreadable."""
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace").replace("\r", "\n")
+    return [ln.rstrip() for ln in text.splitlines() if ln.strip()][-lines:]
+
+
 def log_tail(path: Path, lines: int = 3) -> str:
     """The last non-empty lines of a log, joined on one line."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    tail = [ln.strip() for ln in text.splitlines() if ln.strip()][-lines:]
-    return " | ".join(tail)[-400:] or "(empty log)"
+    tail = read_tail(path, lines)
+    if not tail:
+        return "(empty log)" if path.is_file() else "(no log)"
+    return " | ".join(ln.strip() for ln in tail)[-400:]
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
