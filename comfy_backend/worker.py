@@ -29,6 +29,13 @@ T = TypeVar("T")
 Dispatcher = Callable[[Callable[[], None]], None]
 
 
+
+def _not_running() -> cf.Future[Any]:
+    """A future already failed the way every call into a stopped backend fails."""
+    fut: cf.Future[Any] = cf.Future()
+    fut.set_exception(ComfyBackendError("the backend is not running"))
+    return fut
+
 class OrchestratorBase:
     """The worker thread behind ``Orchestrator``: lifecycle, calls into the loop, snapshots, events."""
 
@@ -136,9 +143,8 @@ class OrchestratorBase:
 
         try:
             self._running_loop().call_soon_threadsafe(run)
-        except (ComfyBackendError, RuntimeError) as exc:  # RuntimeError: the loop closed meanwhile
-            fut.set_exception(exc if isinstance(exc, ComfyBackendError)
-                              else ComfyBackendError("the backend is not running"))
+        except (ComfyBackendError, RuntimeError):  # RuntimeError: the loop closed meanwhile
+            return _not_running()
         return fut
 
     def _run_coroutine(self, coro: Awaitable[T]) -> cf.Future[T]:
@@ -148,9 +154,7 @@ class OrchestratorBase:
         except (ComfyBackendError, RuntimeError):
             if inspect.iscoroutine(coro):
                 coro.close()  # never run: no "was never awaited" warning
-            fut: cf.Future[T] = cf.Future()
-            fut.set_exception(ComfyBackendError("the backend is not running"))
-            return fut
+            return _not_running()
 
     # -- events -------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
