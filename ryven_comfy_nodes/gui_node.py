@@ -405,8 +405,14 @@ class WorkflowGui(KeepActions):
             self.input_widgets[inp] = self._widget_spec(index - n_img)
         super()._on_new_input_added(_, index, inp)
         item = self.item
-        if item is not None and not item.initializing:  # a port added by a respec, once its item exists
-            QTimer.singleShot(0, lambda: gui_paint.cache_static_parts(item))
+        if item is not None and not item.initializing and not getattr(self, "_cache_due", False):
+            # ports added by a respec, once its item exists: one walk of the node for all of them
+            self._cache_due = True
+            QTimer.singleShot(0, lambda: self._cache_parts(item))
+
+    def _cache_parts(self, item: Any) -> None:
+        self._cache_due = False
+        gui_paint.cache_static_parts(item)
 
     def run_node(self) -> None:
         ctx = current_context()
