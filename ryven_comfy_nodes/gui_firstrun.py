@@ -74,8 +74,9 @@ class FirstRunPanel(QWidget):
         row = QHBoxLayout()  # step and bar on one line: the log tail keeps the dock's height
         row.addWidget(self.step, 1)
         row.addWidget(self.bar)
-        for part in (self.heading, row, self.error):
-            (lay.addLayout if isinstance(part, QHBoxLayout) else lay.addWidget)(part)
+        lay.addWidget(self.heading)
+        lay.addLayout(row)
+        lay.addWidget(self.error)
         lay.addWidget(self.tail, 1)
         self.state: StartProgress | None = None
         self.lines: list[str] = []  # progress lines, shown when there is no install log to tail
